@@ -1,0 +1,40 @@
+# Sluice build targets. `make test` is exactly what CI runs (.ci/run).
+GO       ?= go
+PKGS     := ./...
+FUZZTIME ?= 10s
+BENCHTIME ?= 1s
+
+.PHONY: build test vet fmt-check unit bench fuzz clean
+
+build:
+	$(GO) build -o bin/sluice ./cmd/sluice 2>/dev/null || $(GO) build $(PKGS)
+
+# vet + gofmt check + race-enabled tests: the CI gate.
+test: vet fmt-check unit
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# Benchmarks with same-run raw baselines; see docs/benchmarks.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(PKGS)
+
+# A short, bounded fuzz pass over every decoder fuzz target.
+fuzz:
+	@set -e; for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  dir=$$(dirname $$spec); \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$spec | sed 's/^func //'); do \
+	    echo "fuzz $$dir $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin
