@@ -4,10 +4,14 @@ PKGS     := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build test vet fmt-check unit bench fuzz clean
+.PHONY: build run test vet fmt-check unit bench fuzz clean
 
 build:
-	$(GO) build -o bin/sluice ./cmd/sluice 2>/dev/null || $(GO) build $(PKGS)
+	$(GO) build -o bin/sluice ./cmd/sluice
+
+# A local cluster with generated TLS material (see docs/quickstart.md).
+run: build
+	./bin/sluice dev
 
 # vet + gofmt check + race-enabled tests: the CI gate.
 test: vet fmt-check unit

@@ -1,0 +1,305 @@
+package node
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/wire"
+)
+
+// Config sources and types as Kafka numbers them (DescribeConfigs, CreateTopics v5+).
+const (
+	sourceDynamicTopic  = 1
+	sourceStaticBroker  = 4
+	sourceDefault       = 5
+	configTypeString    = 2
+	configTypeInt       = 3
+	configTypeLong      = 5
+	configTypeList      = 7
+	resourceTypeTopic   = 2
+	resourceTypeBroker  = 4
+	maxAdminErrorLength = 512
+)
+
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	if len(s) > maxAdminErrorLength {
+		s = s[:maxAdminErrorLength]
+	}
+	return &s
+}
+
+// createSpecFor validates a CreateTopics entry's single-node specifics (replication factor, replica
+// assignment, null config values) and returns the spec.
+func (n *Node) createSpecFor(rt kmsg.CreateTopicsRequestTopic) (createSpec, error) {
+	s := createSpec{name: rt.Topic, partitions: rt.NumPartitions, configs: map[string]string{}}
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return s, fmt.Errorf("%w: replica assignment requires NumPartitions and ReplicationFactor -1", ErrInvalidAssignment)
+		}
+		seen := map[int32]bool{}
+		for _, a := range rt.ReplicaAssignment {
+			if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
+				return s, fmt.Errorf("%w: partition %d replicas %v (single node %d)", ErrInvalidAssignment, a.Partition, a.Replicas, n.cfg.NodeID)
+			}
+			if a.Partition < 0 || seen[a.Partition] {
+				return s, fmt.Errorf("%w: partition %d repeated or negative", ErrInvalidAssignment, a.Partition)
+			}
+			seen[a.Partition] = true
+		}
+		for i := range int32(len(seen)) {
+			if !seen[i] {
+				return s, fmt.Errorf("%w: partitions must be numbered 0..%d", ErrInvalidAssignment, len(seen)-1)
+			}
+		}
+		s.partitions = int32(len(seen))
+	} else {
+		if s.partitions == -1 {
+			s.partitions = n.cfg.DefaultPartitions
+		}
+		if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
+			return s, fmt.Errorf("%w: %d (a single node holds one replica)", ErrInvalidReplication, rt.ReplicationFactor)
+		}
+	}
+	for _, c := range rt.Configs {
+		if c.Value == nil {
+			return s, fmt.Errorf("%w: %s has a null value", ErrInvalidTopicConfig, c.Name)
+		}
+		s.configs[c.Name] = *c.Value
+	}
+	return s, nil
+}
+
+func (c *conn) handleCreateTopics(m *kmsg.CreateTopicsRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.CreateTopicsResponse)
+	reg := c.n.registry()
+	count := map[string]int{}
+	for _, rt := range m.Topics {
+		count[rt.Topic]++
+	}
+	for _, rt := range m.Topics {
+		tr := kmsg.NewCreateTopicsResponseTopic()
+		tr.Topic = rt.Topic
+		tr.NumPartitions, tr.ReplicationFactor = -1, -1
+		var err error
+		var code int16
+		if count[rt.Topic] > 1 {
+			code, err = wire.CodeInvalidRequest, fmt.Errorf("topic %q named more than once", rt.Topic)
+		} else {
+			var s createSpec
+			if s, err = c.n.createSpecFor(rt); err == nil {
+				var cfg topicConfig
+				if m.ValidateOnly {
+					if cfg, err = reg.checkCreate(s); err == nil {
+						tr.NumPartitions, tr.ReplicationFactor = s.partitions, 1
+						tr.Configs = createConfigs(cfg)
+					}
+				} else {
+					var t *topic
+					if t, err = reg.create(s); err == nil {
+						tr.TopicID = t.id
+						tr.NumPartitions, tr.ReplicationFactor = int32(len(t.parts)), 1
+						tr.Configs = createConfigs(t.cfg)
+					}
+				}
+			}
+			code = codeFor(err)
+		}
+		if code != wire.CodeNone {
+			tr.ErrorCode, tr.ErrorMessage = code, errMessage(err)
+			c.countErr(wire.KeyCreateTopics, code)
+			if code == wire.CodeUnknownServerError {
+				c.lg.Error("create topic", "topic", rt.Topic, "err", err)
+			}
+		}
+		resp.Topics = append(resp.Topics, tr)
+	}
+	return resp
+}
+
+func createConfigs(cfg topicConfig) []kmsg.CreateTopicsResponseTopicConfig {
+	var out []kmsg.CreateTopicsResponseTopicConfig
+	for _, e := range cfg.describe() {
+		rc := kmsg.NewCreateTopicsResponseTopicConfig()
+		v := e.Value
+		rc.Name, rc.Value = e.Name, &v
+		rc.Source = sourceDefault
+		if e.Explicit {
+			rc.Source = sourceDynamicTopic
+		}
+		out = append(out, rc)
+	}
+	return out
+}
+
+func (c *conn) handleDeleteTopics(m *kmsg.DeleteTopicsRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	reg := c.n.registry()
+	reqs := m.Topics
+	if m.Version < 6 {
+		for _, name := range m.TopicNames {
+			reqs = append(reqs, kmsg.DeleteTopicsRequestTopic{Topic: &name})
+		}
+	}
+	for _, rt := range reqs {
+		tr := kmsg.NewDeleteTopicsResponseTopic()
+		tr.Topic, tr.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		var err error
+		switch {
+		case rt.Topic != nil:
+			if t = reg.get(*rt.Topic); t == nil {
+				err = fmt.Errorf("%w: %q", ErrUnknownTopic, *rt.Topic)
+			} else if rt.TopicID != (topicID{}) && rt.TopicID != t.id {
+				err = fmt.Errorf("%w: %q has another id", ErrUnknownTopicID, *rt.Topic)
+			}
+		default:
+			if t = reg.getByID(rt.TopicID); t == nil {
+				err = fmt.Errorf("%w: %x", ErrUnknownTopicID, rt.TopicID)
+			}
+		}
+		if err == nil {
+			name := t.name
+			tr.Topic, tr.TopicID = &name, t.id
+			err = reg.delete(t)
+		}
+		if code := codeFor(err); code != wire.CodeNone {
+			tr.ErrorCode, tr.ErrorMessage = code, errMessage(err)
+			c.countErr(wire.KeyDeleteTopics, code)
+		}
+		resp.Topics = append(resp.Topics, tr)
+	}
+	return resp
+}
+
+func (c *conn) handleCreatePartitions(m *kmsg.CreatePartitionsRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	reg := c.n.registry()
+	for _, rt := range m.Topics {
+		tr := kmsg.NewCreatePartitionsResponseTopic()
+		tr.Topic = rt.Topic
+		var err error
+		t := reg.get(rt.Topic)
+		switch {
+		case t == nil:
+			err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
+		default:
+			err = checkAddPartitions(t, rt.Count)
+			if err == nil && rt.Assignment != nil {
+				if len(rt.Assignment) != int(rt.Count)-len(t.parts) {
+					err = fmt.Errorf("%w: %d assignments for %d new partitions", ErrInvalidAssignment, len(rt.Assignment), int(rt.Count)-len(t.parts))
+				}
+				for _, a := range rt.Assignment {
+					if err == nil && (len(a.Replicas) != 1 || a.Replicas[0] != c.n.cfg.NodeID) {
+						err = fmt.Errorf("%w: replicas %v (single node %d)", ErrInvalidAssignment, a.Replicas, c.n.cfg.NodeID)
+					}
+				}
+			}
+			if err == nil && !m.ValidateOnly {
+				_, err = reg.addPartitions(rt.Topic, rt.Count)
+			}
+		}
+		if code := codeFor(err); code != wire.CodeNone {
+			tr.ErrorCode, tr.ErrorMessage = code, errMessage(err)
+			c.countErr(wire.KeyCreatePartitions, code)
+		}
+		resp.Topics = append(resp.Topics, tr)
+	}
+	return resp
+}
+
+var topicConfigTypes = map[string]int8{
+	cfgRetentionMs: configTypeLong, cfgRetentionBytes: configTypeLong, cfgSegmentBytes: configTypeInt,
+	cfgSegmentMs: configTypeLong, cfgMaxMessageBytes: configTypeInt, cfgMinInsyncReplicas: configTypeInt,
+	cfgDurability: configTypeString, cfgTimestampType: configTypeString, cfgCleanupPolicy: configTypeList,
+}
+
+func (c *conn) handleDescribeConfigs(m *kmsg.DescribeConfigsRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	reg := c.n.registry()
+	for _, rr := range m.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		want := func(name string) bool {
+			if rr.ConfigNames == nil {
+				return true
+			}
+			for _, n := range rr.ConfigNames {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		var err error
+		switch rr.ResourceType {
+		case resourceTypeTopic:
+			t := reg.get(rr.ResourceName)
+			if t == nil {
+				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rr.ResourceName)
+				break
+			}
+			for _, e := range t.cfg.describe() {
+				if !want(e.Name) {
+					continue
+				}
+				src := int8(sourceDefault)
+				if e.Explicit {
+					src = sourceDynamicTopic
+				}
+				res.Configs = append(res.Configs, describeEntry(e.Name, e.Value, src, topicConfigTypes[e.Name], false))
+			}
+		case resourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(c.n.cfg.NodeID)) {
+				err = fmt.Errorf("%w: broker %q is not this node", errInvalidRequest, rr.ResourceName)
+				break
+			}
+			for _, kv := range c.n.brokerConfigs() {
+				if want(kv[0]) {
+					res.Configs = append(res.Configs, describeEntry(kv[0], kv[1], sourceStaticBroker, configTypeString, true))
+				}
+			}
+		default:
+			err = fmt.Errorf("%w: resource type %d", errInvalidRequest, rr.ResourceType)
+		}
+		if code := codeFor(err); code != wire.CodeNone {
+			res.ErrorCode, res.ErrorMessage = code, errMessage(err)
+			c.countErr(wire.KeyDescribeConfigs, code)
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp
+}
+
+func describeEntry(name, value string, source, typ int8, readOnly bool) kmsg.DescribeConfigsResponseResourceConfig {
+	e := kmsg.NewDescribeConfigsResponseResourceConfig()
+	v := value
+	e.Name, e.Value, e.ReadOnly = name, &v, readOnly
+	e.Source = kmsg.ConfigSource(source)
+	e.IsDefault = source == sourceDefault
+	e.ConfigType = kmsg.ConfigType(typ)
+	return e
+}
+
+// brokerConfigs is the minimal broker resource: the settings a client or operator may want to see.
+func (n *Node) brokerConfigs() [][2]string {
+	def, _ := parseTopicConfig(n.cfg.Log, nil)
+	return [][2]string{
+		{"auto.create.topics.enable", strconv.FormatBool(n.cfg.AutoCreateTopics)},
+		{"broker.id", strconv.Itoa(int(n.cfg.NodeID))},
+		{"default.replication.factor", "1"},
+		{"log.retention.bytes", def.value(cfgRetentionBytes)},
+		{"log.retention.ms", def.value(cfgRetentionMs)},
+		{"log.segment.bytes", def.value(cfgSegmentBytes)},
+		{"message.max.bytes", def.value(cfgMaxMessageBytes)},
+		{"min.insync.replicas", "1"},
+		{"node.id", strconv.Itoa(int(n.cfg.NodeID))},
+		{"num.partitions", strconv.Itoa(int(n.cfg.DefaultPartitions))},
+		{"sluice.durability", def.value(cfgDurability)},
+	}
+}

@@ -1,0 +1,236 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/fetch"
+	"github.com/sluice-io/sluice/segment"
+	"github.com/sluice-io/sluice/wire"
+)
+
+// fetchTarget is one requested partition, resolved once per request.
+type fetchTarget struct {
+	p            *partition // nil when err != nil
+	err          error
+	offset       int64
+	maxBytes     int32
+	currentEpoch int32
+	out          *wire.FetchPartition
+}
+
+// handleFetch answers a Fetch: sessionless (SessionId 0, every requested partition, every time),
+// long-polling on the partitions' signals until MinBytes are available, MaxWait passes, the node
+// shuts down or the client goes away. The records are file ranges frozen (and pinned) before the
+// frame is sized, and written with sendfile on the plaintext listener or copied on TLS.
+func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string) {
+	resp := &wire.FetchResponse{Version: req.Version, CorrelationID: req.CorrelationID}
+	if m.SessionID != 0 && m.SessionEpoch > 0 {
+		// An incremental fetch in a session this broker never created (KAFKA-WIRE.md §2).
+		resp.ErrorCode = wire.CodeFetchSessionIDNotFound
+		c.countErr(req.Key, resp.ErrorCode)
+		return c.writeFetch(resp, nil, 0)
+	}
+	targets := c.resolveFetch(req, m, resp)
+
+	var (
+		views    []*segment.View
+		total    int64
+		anyErr   bool
+		deadline = time.Now().Add(time.Duration(max(m.MaxWaitMillis, 0)) * time.Millisecond)
+		w        *fetch.Waiter
+		timer    *time.Timer
+	)
+	for final := false; ; {
+		canWait := !final && m.MaxWaitMillis > 0 && m.MinBytes > 0
+		if canWait {
+			// Register before reading so an append between the read and the wait is not missed.
+			if w == nil {
+				w = c.waiter()
+			}
+			for _, t := range targets {
+				if t.p != nil {
+					w.Add(&t.p.signal)
+				}
+			}
+		}
+		views, total, anyErr = c.readFetch(targets, m.MaxBytes, views[:0])
+		if !canWait || anyErr || total >= int64(m.MinBytes) || !time.Now().Before(deadline) {
+			if w != nil {
+				w.Stop()
+			}
+			break
+		}
+		releaseViews(views)
+		if timer == nil {
+			timer = time.NewTimer(time.Until(deadline))
+			defer timer.Stop()
+		}
+		c.n.metrics.fetchWaiting.Inc()
+		select {
+		case <-w.C():
+			c.n.metrics.fetchWakeups.Inc()
+		case <-timer.C:
+			final = true
+		case <-c.n.stopping:
+			final = true
+		case <-c.readerGone:
+			final = true
+		}
+		c.n.metrics.fetchWaiting.Dec()
+		w.Stop()
+	}
+	for _, t := range targets {
+		if t.out.ErrorCode != wire.CodeNone {
+			c.countErr(req.Key, t.out.ErrorCode)
+		}
+	}
+	return c.writeFetch(resp, views, total)
+}
+
+// waiter returns the connection's reusable multi-signal waiter.
+func (c *conn) waiter() *fetch.Waiter {
+	if c.fetchWaiter == nil {
+		c.fetchWaiter = fetch.NewWaiter()
+	}
+	return c.fetchWaiter
+}
+
+// resolveFetch builds the response skeleton (one entry per requested partition, in request order) and
+// resolves each partition.
+func (c *conn) resolveFetch(req wire.Request, m *kmsg.FetchRequest, resp *wire.FetchResponse) []fetchTarget {
+	reg := c.n.registry()
+	byID := req.Version >= 13
+	n := 0
+	for _, rt := range m.Topics {
+		n += len(rt.Partitions)
+	}
+	targets := make([]fetchTarget, 0, n)
+	resp.Topics = make([]wire.FetchTopic, len(m.Topics))
+	for ti, rt := range m.Topics {
+		ft := &resp.Topics[ti]
+		ft.Topic, ft.TopicID = rt.Topic, rt.TopicID
+		var t *topic
+		var terr error
+		if byID {
+			if t = reg.getByID(rt.TopicID); t == nil {
+				terr = fmt.Errorf("%w: %x", ErrUnknownTopicID, rt.TopicID)
+			}
+		} else if t = reg.get(rt.Topic); t == nil {
+			terr = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
+		}
+		ft.Partitions = make([]wire.FetchPartition, len(rt.Partitions))
+		for pi, rp := range rt.Partitions {
+			ft.Partitions[pi] = wire.NewFetchPartition(rp.Partition)
+			tg := fetchTarget{err: terr, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+				currentEpoch: rp.CurrentLeaderEpoch, out: &ft.Partitions[pi]}
+			if terr == nil {
+				if tg.p = t.partition(rp.Partition); tg.p == nil {
+					tg.err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, t.name, rp.Partition)
+				}
+			}
+			if tg.err == nil && req.Version >= 9 {
+				tg.err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if tg.err != nil {
+				tg.p = nil
+			}
+			targets = append(targets, tg)
+		}
+	}
+	return targets
+}
+
+// readFetch fills every target's response entry with the current offsets and the file ranges to
+// send, pinning them as views (appended to views). Limits follow KIP-74: partition and response
+// MaxBytes bound the data, except that the first batch of the response is sent whole.
+func (c *conn) readFetch(targets []fetchTarget, maxBytes int32, views []*segment.View) ([]*segment.View, int64, bool) {
+	var total int64
+	anyErr := false
+	remaining := int64(max(maxBytes, 0))
+	for i := range targets {
+		t := &targets[i]
+		out := t.out
+		*out = wire.NewFetchPartition(out.Partition)
+		if t.err != nil {
+			out.ErrorCode = codeFor(t.err)
+			anyErr = true
+			continue
+		}
+		hw := t.p.highWatermark()
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, hw, t.p.log.LogStartOffset()
+		limit := min(int64(max(t.maxBytes, 0)), remaining)
+		if total > 0 && limit <= 0 {
+			continue
+		}
+		v, err := t.p.log.Read(t.offset, int(limit), hw)
+		if err != nil {
+			out.ErrorCode = codeFor(err)
+			anyErr = true
+			continue
+		}
+		n := v.Len()
+		if n == 0 || (total > 0 && n > limit) {
+			// Only the response's first batch may exceed the limits.
+			v.Release()
+			continue
+		}
+		out.Records = make([]wire.FileRange, len(v.Ranges))
+		for j, r := range v.Ranges {
+			out.Records[j] = wire.FileRange{File: r.File, Pos: r.Pos, Len: r.Len}
+		}
+		views = append(views, v)
+		total += n
+		remaining -= n
+	}
+	return views, total, anyErr
+}
+
+func releaseViews(views []*segment.View) {
+	for _, v := range views {
+		v.Release()
+	}
+}
+
+// writeFetch encodes resp into pieces and writes them: sendfile on the plaintext listener, a
+// buffered copy on TLS (or on plaintext with DisableSendfile). The views are released after the
+// write. recordBytes is the records' share of the frame (for sluice_fetch_bytes_total).
+func (c *conn) writeFetch(resp *wire.FetchResponse, views []*segment.View, recordBytes int64) (bool, string) {
+	defer releaseViews(views)
+	if err := resp.Validate(); err != nil {
+		c.lg.Error("fetch response cannot be encoded", "err", err)
+		return false, "io"
+	}
+	var frameBytes int64
+	c.pieces, c.scratch, frameBytes = resp.AppendPieces(c.pieces[:0], c.scratch)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.n.cfg.WriteTimeout))
+	var (
+		n    int64
+		err  error
+		path string
+	)
+	switch {
+	case c.ln.tls:
+		path = pathTLS
+		n, err = c.n.copier.WriteBuffered(c.nc, c.pieces)
+	case c.n.cfg.DisableSendfile || c.tcp == nil:
+		path = pathCopy
+		n, err = c.n.copier.WriteBuffered(c.nc, c.pieces)
+	default:
+		path = pathSendfile
+		n, err = fetch.WriteSendfile(c.tcp, c.pieces)
+	}
+	clear(c.pieces) // drop file references
+	if cap(c.scratch) > 1<<20 {
+		c.scratch = nil
+	}
+	c.n.metrics.bytesOut.Add(float64(n))
+	if err != nil || n != frameBytes {
+		c.lg.Debug("write fetch response", "path", path, "written", n, "frame", frameBytes, "err", err)
+		return false, "io"
+	}
+	c.n.metrics.fetchBytes.WithLabelValues(path).Add(float64(recordBytes))
+	return true, ""
+}

@@ -1,0 +1,142 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/sluice-io/sluice/wire"
+)
+
+// ListOffsets special timestamps.
+const (
+	listLatest       = -1 // high watermark (LSO for read_committed; equal without transactions)
+	listEarliest     = -2 // log start offset
+	listMaxTimestamp = -3 // base offset of the batch with the largest timestamp (KIP-734; Kafka names the record)
+)
+
+// handleListOffsets answers earliest (-2), latest (-1), max timestamp (-3) and by-timestamp lookups.
+// A timestamp lookup returns the base offset of the first batch whose max timestamp is >= the target
+// (Kafka returns the first record's offset inside that batch; consumers seeking there read the
+// batch's earlier records too, which is what a Kafka consumer does for a compressed batch anyway).
+// Nothing found yields offset -1 and timestamp -1, as in Kafka.
+func (c *conn) handleListOffsets(m *kmsg.ListOffsetsRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.ListOffsetsResponse)
+	reg := c.n.registry()
+	for _, rt := range m.Topics {
+		tr := kmsg.NewListOffsetsResponseTopic()
+		tr.Topic = rt.Topic
+		t := reg.get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			pr := kmsg.NewListOffsetsResponseTopicPartition()
+			pr.Partition = rp.Partition
+			pr.Timestamp, pr.Offset, pr.LeaderEpoch = -1, -1, -1
+			var err error
+			var p *partition
+			if t == nil {
+				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
+			} else if p = t.partition(rp.Partition); p == nil {
+				err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, rt.Topic, rp.Partition)
+			} else if m.Version >= 4 {
+				err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if err == nil {
+				err = listOffset(p, rp.Timestamp, &pr)
+			}
+			if err != nil {
+				pr.ErrorCode = codeFor(err)
+				c.countErr(wire.KeyListOffsets, pr.ErrorCode)
+			}
+			tr.Partitions = append(tr.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, tr)
+	}
+	return resp
+}
+
+func listOffset(p *partition, ts int64, pr *kmsg.ListOffsetsResponseTopicPartition) error {
+	hw := p.highWatermark()
+	switch ts {
+	case listLatest:
+		pr.Offset = hw
+		pr.LeaderEpoch = leaderEpoch
+	case listEarliest:
+		pr.Offset = p.log.LogStartOffset()
+		pr.LeaderEpoch = p.epochAt(pr.Offset)
+		if pr.LeaderEpoch < 0 {
+			pr.LeaderEpoch = leaderEpoch
+		}
+	case listMaxTimestamp:
+		mts, off := p.log.MaxTimestampAndOffset()
+		if off >= 0 && off < hw {
+			pr.Timestamp, pr.Offset, pr.LeaderEpoch = mts, off, p.epochAt(off)
+		}
+	default:
+		if ts < 0 {
+			return fmt.Errorf("%w: unsupported ListOffsets timestamp %d", errInvalidRequest, ts)
+		}
+		off, found, ok := p.log.OffsetForTimestamp(ts)
+		if ok && off < hw {
+			pr.Timestamp, pr.Offset, pr.LeaderEpoch = found, off, p.epochAt(off)
+		}
+	}
+	pr.OldStyleOffsets = []int64{pr.Offset} // v0 form; kmsg encodes it only for v0
+	return nil
+}
+
+// handleOffsetForLeaderEpoch returns, per partition, the end offset of the requested epoch (the start
+// of the next epoch, or the log end offset for the latest), as Kafka does.
+func (c *conn) handleOffsetForLeaderEpoch(m *kmsg.OffsetForLeaderEpochRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	reg := c.n.registry()
+	for _, rt := range m.Topics {
+		tr := kmsg.NewOffsetForLeaderEpochResponseTopic()
+		tr.Topic = rt.Topic
+		t := reg.get(rt.Topic)
+		for _, rp := range rt.Partitions {
+			pr := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
+			pr.Partition = rp.Partition
+			pr.LeaderEpoch, pr.EndOffset = -1, -1
+			var err error
+			var p *partition
+			if t == nil {
+				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
+			} else if p = t.partition(rp.Partition); p == nil {
+				err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, rt.Topic, rp.Partition)
+			} else if m.Version >= 2 {
+				err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			}
+			if err == nil {
+				pr.LeaderEpoch, pr.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+			} else {
+				pr.ErrorCode = codeFor(err)
+				c.countErr(wire.KeyOffsetForLeaderEpoch, pr.ErrorCode)
+			}
+			tr.Partitions = append(tr.Partitions, pr)
+		}
+		resp.Topics = append(resp.Topics, tr)
+	}
+	return resp
+}
+
+// handleInitProducerID hands out a fresh producer id with epoch 0 for idempotent producers.
+// Transactions are not supported: a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a
+// non-retriable error clients surface at once instead of retrying forever.
+func (c *conn) handleInitProducerID(m *kmsg.InitProducerIDRequest) kmsg.Response {
+	resp := m.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if m.TransactionalID != nil {
+		resp.ErrorCode = wire.CodeTransactionalIDAuthorizationFailed
+		c.countErr(wire.KeyInitProducerID, resp.ErrorCode)
+		return resp
+	}
+	id, err := c.n.ids.Next()
+	if err != nil {
+		c.lg.Error("allocate producer id", "err", err)
+		resp.ErrorCode = wire.CodeUnknownServerError
+		c.countErr(wire.KeyInitProducerID, resp.ErrorCode)
+		return resp
+	}
+	resp.ProducerID, resp.ProducerEpoch = id, 0
+	return resp
+}

@@ -1,0 +1,412 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-io/sluice/fetch"
+	"github.com/sluice-io/sluice/internal/producerstate"
+	"github.com/sluice-io/sluice/wire"
+)
+
+// Addrs are the bound addresses of a started node's listeners ("host:port"; empty when disabled).
+type Addrs struct {
+	Client      string // TLS Kafka listener
+	ClientPlain string // plaintext Kafka listener
+	HTTP        string // /healthz, /readyz, /metrics
+}
+
+// Node is a single-node Kafka-compatible broker. Create it with New, run it with Start, stop it with
+// Shutdown. A Node is started at most once. Its methods are safe for concurrent use.
+type Node struct {
+	cfg      Config
+	lg       *slog.Logger
+	versions wire.Versions
+	metrics  *metrics
+	copier   *fetch.Copier
+	frames   framePool
+	tlsConf  *tls.Config
+
+	reg   atomic.Pointer[registry]
+	ids   *producerstate.IDAllocator
+	ident identity
+	ready atomic.Bool
+
+	stopping chan struct{} // closed when Shutdown starts: wakes long polls, stops background work
+	connWG   sync.WaitGroup
+	bgWG     sync.WaitGroup
+
+	mu        sync.Mutex
+	state     int // stateNew, stateStarted, stateStopped
+	listeners []*listener
+	conns     map[*conn]struct{}
+	httpSrv   *http.Server
+	httpLn    net.Listener
+	addrs     Addrs
+}
+
+const (
+	stateNew = iota
+	stateStarted
+	stateStopped
+)
+
+// ErrStarted is returned by Start on a node that was already started (or shut down).
+var ErrStarted = errors.New("node: already started")
+
+// New validates cfg and prepares a node (TLS material is loaded here, so a bad certificate fails
+// early). It binds nothing and touches no data; Start does.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	lg := cfg.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	lg = lg.With("node_id", cfg.NodeID)
+	if cfg.Log.Logger == nil {
+		cfg.Log.Logger = lg
+	}
+	copier, err := fetch.NewCopier(fetch.DefaultCopierConfig())
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{
+		cfg:      cfg,
+		lg:       lg,
+		versions: wire.DefaultVersions(),
+		copier:   copier,
+		stopping: make(chan struct{}),
+		conns:    map[*conn]struct{}{},
+	}
+	if cfg.Client.Enabled() {
+		if n.tlsConf, err = loadTLS(cfg.ClientTLS); err != nil {
+			return nil, err
+		}
+	}
+	n.metrics = newMetrics(n)
+	return n, nil
+}
+
+func (n *Node) registry() *registry { return n.reg.Load() }
+
+// ClusterID returns the cluster id persisted in the data dir (empty before Start).
+func (n *Node) ClusterID() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ident.ClusterID
+}
+
+// Addrs returns the bound listener addresses; valid after Start returned nil.
+func (n *Node) Addrs() Addrs {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.addrs
+}
+
+// Start opens the data dir (recovering every partition log and its producer state), binds the
+// listeners and starts serving. It returns once everything is listening; the node then runs until
+// Shutdown. On error everything opened so far is closed again.
+func (n *Node) Start(ctx context.Context) (err error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state != stateNew {
+		return ErrStarted
+	}
+	n.state = stateStarted
+	defer func() {
+		if err != nil {
+			n.state = stateStopped
+			close(n.stopping)
+			n.closeListenersLocked()
+			if r := n.reg.Load(); r != nil {
+				_ = r.closeAll()
+			}
+		}
+	}()
+	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("node: data dir: %w", err)
+	}
+	store, err := newFileMetaStore(n.cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if n.ident, err = store.identity(n.cfg.NodeID); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.ids, err = producerstate.OpenIDAllocator(filepath.Join(n.cfg.DataDir, "meta"),
+		producerstate.AllocatorConfig{BlockSize: 1000, Logger: n.lg})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	reg, err := openRegistry(n.cfg.DataDir, n.cfg.Log, store, n.lg)
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.reg.Store(reg)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+
+	if n.cfg.Client.Enabled() {
+		l, err := n.listen("client", n.cfg.Client, true)
+		if err != nil {
+			return err
+		}
+		n.addrs.Client = l.ln.Addr().String()
+	}
+	if n.cfg.ClientPlain.Enabled() {
+		l, err := n.listen("client_plain", n.cfg.ClientPlain, false)
+		if err != nil {
+			return err
+		}
+		n.addrs.ClientPlain = l.ln.Addr().String()
+	}
+	if n.cfg.HTTP.Enabled() {
+		ln, err := net.Listen("tcp", n.cfg.HTTP.Addr)
+		if err != nil {
+			return fmt.Errorf("node: http listener: %w", err)
+		}
+		n.httpLn = ln
+		n.httpSrv = n.newHTTPServer()
+		n.addrs.HTTP = ln.Addr().String()
+		n.bgWG.Add(1)
+		go func() {
+			defer n.bgWG.Done()
+			if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				n.lg.Error("http server", "err", err)
+			}
+		}()
+	}
+	for _, l := range n.listeners {
+		n.bgWG.Add(1)
+		go func() {
+			defer n.bgWG.Done()
+			n.acceptLoop(l)
+		}()
+	}
+	n.bgWG.Add(1)
+	go func() {
+		defer n.bgWG.Done()
+		n.maintenance()
+	}()
+	n.ready.Store(true)
+	n.lg.Info("node started", "cluster_id", n.ident.ClusterID, "client", n.addrs.Client,
+		"client_plain", n.addrs.ClientPlain, "http", n.addrs.HTTP, "topics", len(reg.all()))
+	return nil
+}
+
+// listener is a bound Kafka listener and what it advertises.
+type listener struct {
+	name    string // metric label
+	ln      net.Listener
+	tls     bool
+	advHost string
+	advPort int32
+}
+
+func (n *Node) listen(name string, cfg Listener, useTLS bool) (*listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("node: %s listener: %w", name, err)
+	}
+	l := &listener{name: name, ln: ln, tls: useTLS}
+	bound := ln.Addr().(*net.TCPAddr)
+	l.advHost = cfg.AdvertisedHost
+	if l.advHost == "" {
+		host, _, _ := net.SplitHostPort(cfg.Addr)
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			if h, err := os.Hostname(); err == nil && h != "" {
+				host = h
+			} else {
+				host = "localhost"
+			}
+		}
+		l.advHost = host
+	}
+	l.advPort = int32(bound.Port)
+	if cfg.AdvertisedPort != 0 {
+		l.advPort = int32(cfg.AdvertisedPort)
+	}
+	n.listeners = append(n.listeners, l)
+	return l, nil
+}
+
+func (n *Node) acceptLoop(l *listener) {
+	var backoff time.Duration
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			select {
+			case <-n.stopping:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failure (EMFILE...): back off instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			n.lg.Warn("accept", "listener", l.name, "err", err, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-n.stopping:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		c := n.newConn(nc, l)
+		n.mu.Lock()
+		if n.state != stateStarted {
+			n.mu.Unlock()
+			nc.Close()
+			return
+		}
+		n.conns[c] = struct{}{}
+		n.connWG.Add(1)
+		n.mu.Unlock()
+		go func() {
+			defer n.connWG.Done()
+			c.serve()
+			n.mu.Lock()
+			delete(n.conns, c)
+			n.mu.Unlock()
+		}()
+	}
+}
+
+func (n *Node) closeListenersLocked() {
+	for _, l := range n.listeners {
+		l.ln.Close()
+	}
+	if n.httpLn != nil && n.httpSrv == nil {
+		n.httpLn.Close()
+	}
+}
+
+// Shutdown stops the node like http.Server.Shutdown: it stops accepting, lets every connection finish
+// the requests it has already read (long-polling fetches return at once), then snapshots producer
+// state and flushes and closes every log. When ctx ends first (or, if ctx has no deadline, after
+// Config.ShutdownTimeout) remaining connections are closed forcibly; logs are closed either way and
+// ctx's error is returned. Calling Shutdown again, or before Start, is a no-op.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	if n.state != stateStarted {
+		n.state = stateStopped
+		n.mu.Unlock()
+		return nil
+	}
+	n.state = stateStopped
+	n.ready.Store(false)
+	close(n.stopping)
+	n.closeListenersLocked()
+	for c := range n.conns {
+		c.stopReading()
+	}
+	n.mu.Unlock()
+
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.ShutdownTimeout)
+		defer cancel()
+	}
+	var errs []error
+	drained := make(chan struct{})
+	go func() {
+		n.connWG.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+		n.mu.Lock()
+		for c := range n.conns {
+			c.nc.Close()
+		}
+		n.mu.Unlock()
+		<-drained
+	}
+	if n.httpSrv != nil {
+		hctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if err := n.httpSrv.Shutdown(hctx); err != nil {
+			n.httpSrv.Close()
+		}
+		cancel()
+	}
+	n.bgWG.Wait()
+	if r := n.reg.Load(); r != nil {
+		if err := r.closeAll(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	n.lg.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// maintenance runs retention and producer-state snapshots until shutdown.
+func (n *Node) maintenance() {
+	ret := time.NewTicker(n.cfg.RetentionCheckInterval)
+	defer ret.Stop()
+	snap := time.NewTicker(n.cfg.ProducerSnapshotInterval)
+	defer snap.Stop()
+	for {
+		select {
+		case <-n.stopping:
+			return
+		case <-ret.C:
+			for _, p := range n.registry().partitions() {
+				if deleted, err := p.log.EnforceRetention(); err != nil {
+					p.lg.Warn("retention", "err", err)
+				} else if deleted > 0 {
+					p.lg.Info("retention deleted segments", "segments", deleted, "log_start_offset", p.log.LogStartOffset())
+				}
+			}
+		case <-snap.C:
+			for _, p := range n.registry().partitions() {
+				if err := p.snapshot(); err != nil {
+					p.lg.Warn("producer snapshot", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func loadTLS(f TLSFiles) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("node: client TLS: %w", err)
+	}
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if f.ClientCAFile != "" {
+		pem, err := os.ReadFile(f.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("node: client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("node: client CA %s: no certificates found", f.ClientCAFile)
+		}
+		conf.ClientCAs = pool
+		conf.ClientAuth = tls.VerifyClientCertIfGiven
+		if f.RequireClientCert {
+			conf.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return conf, nil
+}

@@ -1,0 +1,94 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/producerstate"
+	"github.com/sluice-io/sluice/segment"
+)
+
+// Idempotent-producer state is kept in memory per partition and snapshotted with a
+// producerstate.Store into the partition directory (<offset, 20 digits>.snapshot, the offset being
+// the log end offset the snapshot covers): periodically, and at close. On open the newest valid
+// snapshot at or below the log end offset is loaded and the batch headers after it are replayed
+// (segment.Log.ScanHeaders), so the state survives clean and unclean restarts; only the replay
+// length differs.
+
+// producerIdleExpiry drops producers idle this long (Kafka's producer.id.expiration.ms default).
+const producerIdleExpiry = 24 * time.Hour
+
+// loadProducers rebuilds the producer state: newest usable snapshot, then replay of the log tail.
+func (p *partition) loadProducers() (*producerstate.State, error) {
+	store, err := producerstate.OpenStore(p.log.Dir(), producerstate.StoreConfig{Keep: 2, Logger: p.lg})
+	if err != nil {
+		return nil, err
+	}
+	p.snaps = store
+	leo, start := p.log.LogEndOffset(), p.log.LogStartOffset()
+	// Snapshots above the log end offset describe batches recovery truncated away.
+	if err := store.DeleteAbove(leo); err != nil {
+		return nil, err
+	}
+	st, off, found, err := store.Load(leo)
+	if err != nil {
+		return nil, err
+	}
+	from := start
+	if found {
+		from = max(off, start)
+	} else {
+		st = producerstate.New()
+	}
+	replayed := 0
+	if from < leo {
+		err := p.log.ScanHeaders(from, func(h segment.Header) error {
+			if h.LastOffset() < from {
+				return nil
+			}
+			st.Update(batchMeta(h))
+			replayed++
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("replay from %d: %w", from, err)
+		}
+	}
+	if replayed > 0 || st.Len() > 0 {
+		p.lg.Info("producer state restored", "producers", st.Len(), "replayed_batches", replayed,
+			"snapshot_found", found, "from_offset", from)
+	}
+	return st, nil
+}
+
+// snapshot saves the producer state at the current log end offset (periodic snapshots). The state is
+// cloned under mu and written outside it, so Produce is blocked only for the copy.
+func (p *partition) snapshot() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.producers.ExpireIdle(time.Now(), producerIdleExpiry)
+	st, leo := p.producers.Clone(), p.log.LogEndOffset()
+	p.mu.Unlock()
+	return p.saveSnapshot(st, leo)
+}
+
+// snapshotLocked is snapshot for a caller holding mu (close).
+func (p *partition) snapshotLocked() error {
+	return p.saveSnapshot(p.producers, p.log.LogEndOffset())
+}
+
+func (p *partition) saveSnapshot(st *producerstate.State, leo int64) error {
+	p.snapMu.Lock()
+	defer p.snapMu.Unlock()
+	if leo == p.lastSnapshot {
+		return nil // nothing appended since the last snapshot
+	}
+	if err := p.snaps.Save(st, leo); err != nil {
+		return err
+	}
+	p.lastSnapshot = leo
+	return nil
+}

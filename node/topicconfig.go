@@ -1,0 +1,158 @@
+package node
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/sluice-io/sluice/segment"
+)
+
+// Topic configuration keys the broker understands. Anything else in CreateTopics is rejected with
+// INVALID_CONFIG rather than silently ignored.
+const (
+	cfgRetentionMs       = "retention.ms"
+	cfgRetentionBytes    = "retention.bytes"
+	cfgSegmentBytes      = "segment.bytes"
+	cfgSegmentMs         = "segment.ms"
+	cfgMaxMessageBytes   = "max.message.bytes"
+	cfgMinInsyncReplicas = "min.insync.replicas"
+	cfgDurability        = "sluice.durability" // never | interval | always
+	cfgTimestampType     = "message.timestamp.type"
+	cfgCleanupPolicy     = "cleanup.policy"
+)
+
+var topicConfigKeys = []string{
+	cfgCleanupPolicy, cfgMaxMessageBytes, cfgTimestampType, cfgMinInsyncReplicas,
+	cfgRetentionBytes, cfgRetentionMs, cfgSegmentBytes, cfgSegmentMs, cfgDurability,
+}
+
+// topicConfig is a topic's effective settings: the node defaults overridden by the topic's explicit
+// configs (kept verbatim in set, which is what topics.json stores).
+type topicConfig struct {
+	set          map[string]string
+	log          segment.Config
+	minInsync    int
+	explicitKeys map[string]bool
+}
+
+// parseTopicConfig validates explicit topic configs against base (the node's default log config).
+func parseTopicConfig(base segment.Config, set map[string]string) (topicConfig, error) {
+	tc := topicConfig{set: map[string]string{}, log: base, minInsync: 1, explicitKeys: map[string]bool{}}
+	bad := func(k, v, why string) error {
+		return fmt.Errorf("%w: %s=%q: %s", ErrInvalidTopicConfig, k, v, why)
+	}
+	for k, v := range set {
+		switch k {
+		case cfgRetentionMs:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < -1 {
+				return tc, bad(k, v, "want milliseconds >= -1")
+			}
+			if n == -1 {
+				tc.log.RetentionAge = -1
+			} else {
+				tc.log.RetentionAge = time.Duration(n) * time.Millisecond
+			}
+		case cfgRetentionBytes:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < -1 {
+				return tc, bad(k, v, "want bytes >= -1")
+			}
+			tc.log.RetentionBytes = n
+		case cfgSegmentBytes:
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1024 {
+				return tc, bad(k, v, "want bytes >= 1024")
+			}
+			tc.log.SegmentBytes = n
+		case cfgSegmentMs:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1 {
+				return tc, bad(k, v, "want milliseconds >= 1")
+			}
+			tc.log.SegmentMaxAge = time.Duration(n) * time.Millisecond
+		case cfgMaxMessageBytes:
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < segment.HeaderSize {
+				return tc, bad(k, v, fmt.Sprintf("want bytes >= %d", segment.HeaderSize))
+			}
+			tc.log.MaxBatchBytes = int(n)
+		case cfgMinInsyncReplicas:
+			n, err := strconv.ParseInt(v, 10, 32)
+			if err != nil || n < 1 {
+				return tc, bad(k, v, "want >= 1")
+			}
+			tc.minInsync = int(n)
+		case cfgDurability:
+			d, err := segment.ParseDurability(v)
+			if err != nil {
+				return tc, bad(k, v, "want never, interval or always")
+			}
+			tc.log.Durability = d
+		case cfgTimestampType:
+			if v != "CreateTime" {
+				return tc, bad(k, v, "only CreateTime is supported")
+			}
+		case cfgCleanupPolicy:
+			if v != "delete" {
+				return tc, bad(k, v, "only delete is supported")
+			}
+		default:
+			return tc, fmt.Errorf("%w: unknown topic config %q", ErrInvalidTopicConfig, k)
+		}
+		tc.set[k] = v
+		tc.explicitKeys[k] = true
+	}
+	if err := tc.log.Validate(); err != nil {
+		return tc, fmt.Errorf("%w: %w", ErrInvalidTopicConfig, err)
+	}
+	return tc, nil
+}
+
+// describe lists every known key with its effective value, sorted by key; explicit reports whether
+// the topic sets it (DYNAMIC_TOPIC_CONFIG) or it comes from the broker default (DEFAULT_CONFIG).
+func (tc topicConfig) describe() []configEntry {
+	out := make([]configEntry, 0, len(topicConfigKeys))
+	for _, k := range topicConfigKeys {
+		out = append(out, configEntry{Name: k, Value: tc.value(k), Explicit: tc.explicitKeys[k]})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+type configEntry struct {
+	Name, Value string
+	Explicit    bool
+}
+
+func (tc topicConfig) value(k string) string {
+	if v, ok := tc.set[k]; ok {
+		return v
+	}
+	switch k {
+	case cfgRetentionMs:
+		if tc.log.RetentionAge < 0 {
+			return "-1"
+		}
+		return strconv.FormatInt(tc.log.RetentionAge.Milliseconds(), 10)
+	case cfgRetentionBytes:
+		return strconv.FormatInt(tc.log.RetentionBytes, 10)
+	case cfgSegmentBytes:
+		return strconv.FormatInt(tc.log.SegmentBytes, 10)
+	case cfgSegmentMs:
+		return strconv.FormatInt(tc.log.SegmentMaxAge.Milliseconds(), 10)
+	case cfgMaxMessageBytes:
+		return strconv.Itoa(tc.log.MaxBatchBytes)
+	case cfgMinInsyncReplicas:
+		return strconv.Itoa(tc.minInsync)
+	case cfgDurability:
+		return tc.log.Durability.String()
+	case cfgTimestampType:
+		return "CreateTime"
+	case cfgCleanupPolicy:
+		return "delete"
+	}
+	return ""
+}
