@@ -84,8 +84,26 @@ type devCluster struct {
 	cfPath  string
 	cf      *clusterfile.File
 	cmd     *exec.Cmd
-	out     *bytes.Buffer
+	out     *lockedBuffer
 	stopped bool
+}
+
+// lockedBuffer collects the dev process's stdout while tests read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) WriteString(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(s)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // startDev runs `sluice dev` and waits for its banner.
@@ -104,7 +122,7 @@ func startDev(t *testing.T, nodes int) *devCluster {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &devCluster{t: t, bin: bin, dir: dir, cfPath: filepath.Join(dir, clusterfile.Name), cmd: cmd, out: &bytes.Buffer{}}
+	d := &devCluster{t: t, bin: bin, dir: dir, cfPath: filepath.Join(dir, clusterfile.Name), cmd: cmd, out: &lockedBuffer{}}
 	t.Cleanup(d.stop)
 	ready := make(chan error, 1)
 	go func() {
