@@ -22,7 +22,7 @@
 //	client → server  hello, 44 bytes
 //	  0      4  magic "SLNK"
 //	  4      1  version (1)
-//	  5      1  purpose ('R' raft, 'F' replica fetch)
+//	  5      1  purpose ('R' raft, 'F' replica fetch, 'C' control)
 //	  6      2  reserved, zero
 //	  8      4  client node id (int32)
 //	 12     32  client nonce Nc (crypto/rand)

@@ -20,6 +20,8 @@ const (
 	PurposeRaft Purpose = 'R'
 	// PurposeFetch carries replica fetches (served with sendfile).
 	PurposeFetch Purpose = 'F'
+	// PurposeControl carries controller RPCs (package raftlog/controller).
+	PurposeControl Purpose = 'C'
 )
 
 // String returns a short name for logs.
@@ -29,6 +31,8 @@ func (p Purpose) String() string {
 		return "raft"
 	case PurposeFetch:
 		return "fetch"
+	case PurposeControl:
+		return "control"
 	}
 	return fmt.Sprintf("purpose(%#02x)", byte(p))
 }

@@ -113,7 +113,7 @@ func dialCtx(t *testing.T) context.Context {
 func TestHandshakeBothWays(t *testing.T) {
 	secret := newSecret(t)
 	s := startServer(t, secret, nil)
-	for _, purpose := range []Purpose{PurposeRaft, PurposeFetch} {
+	for _, purpose := range []Purpose{PurposeRaft, PurposeFetch, PurposeControl} {
 		t.Run(purpose.String(), func(t *testing.T) {
 			conn, peer, err := Dial(dialCtx(t), s.addr(), secret, 2, purpose)
 			if err != nil {
@@ -150,8 +150,8 @@ func TestHandshakeBothWays(t *testing.T) {
 			}
 		})
 	}
-	if st := s.l.Stats(); st.Accepted != 2 || st.RefusedTotal() != 0 {
-		t.Fatalf("Stats = %+v, want 2 accepted, 0 refused", st)
+	if st := s.l.Stats(); st.Accepted != 3 || st.RefusedTotal() != 0 {
+		t.Fatalf("Stats = %+v, want 3 accepted, 0 refused", st)
 	}
 }
 

@@ -21,8 +21,8 @@ type ListenerConfig struct {
 	Secret []byte
 	// SelfID is this broker's node id, proven to connecting peers.
 	SelfID int32
-	// Purposes lists the purposes served; nil means PurposeRaft and
-	// PurposeFetch. Others are refused with ErrPurpose.
+	// Purposes lists the purposes served; nil means PurposeRaft,
+	// PurposeFetch and PurposeControl. Others are refused with ErrPurpose.
 	Purposes []Purpose
 	// HandshakeTimeout bounds each inbound handshake; zero means
 	// DefaultHandshakeTimeout.
@@ -44,9 +44,9 @@ type ListenerConfig struct {
 // caller still has to set Secret and SelfID.
 func DefaultListenerConfig() ListenerConfig {
 	return ListenerConfig{
-		Purposes:             []Purpose{PurposeRaft, PurposeFetch}, // both internal protocols
-		HandshakeTimeout:     DefaultHandshakeTimeout,              // generous for a LAN, short for a slowloris
-		MaxPendingHandshakes: DefaultMaxPendingHandshakes,          // far above a cluster's peer count
+		Purposes:             []Purpose{PurposeRaft, PurposeFetch, PurposeControl}, // every internal protocol
+		HandshakeTimeout:     DefaultHandshakeTimeout,                              // generous for a LAN, short for a slowloris
+		MaxPendingHandshakes: DefaultMaxPendingHandshakes,                          // far above a cluster's peer count
 	}
 }
 

@@ -1,0 +1,423 @@
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/sluice-io/sluice/raftlog/meta"
+	"github.com/sluice-io/sluice/wire"
+)
+
+// Hand-made images: commands applied with meta.Apply at successive indexes.
+
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+const timeout = 6 * time.Second
+
+func apply(t testing.TB, img *meta.Image, cmds ...meta.Command) *meta.Image {
+	t.Helper()
+	for _, c := range cmds {
+		next, _, err := meta.Apply(img, img.Index()+1, c)
+		if err != nil {
+			t.Fatalf("apply %v %+v: %v", c.Type(), c, err)
+		}
+		img = next
+	}
+	return img
+}
+
+func reg(id int32) meta.RegisterBroker {
+	return meta.RegisterBroker{NodeID: id, ClusterID: "c", Incarnation: [16]byte{byte(id), 1},
+		Addresses: meta.Addresses{Internal: fmt.Sprintf("127.0.0.1:%d", 9000+id)}}
+}
+
+// brokers registers and unfences brokers 1..n.
+func brokers(t testing.TB, n int32) *meta.Image {
+	img := &meta.Image{}
+	for id := int32(1); id <= n; id++ {
+		img = apply(t, img, reg(id))
+		b, _ := img.Broker(id)
+		img = apply(t, img, meta.UnfenceBroker{NodeID: id, BrokerEpoch: b.Epoch})
+	}
+	return img
+}
+
+func topicID(i byte) meta.TopicID { return meta.TopicID{0xC0, i, 15: 1} }
+
+func topic(i byte, configs map[string]string, parts ...[]int32) meta.CreateTopic {
+	return meta.CreateTopic{Name: fmt.Sprintf("t%d", i), TopicID: topicID(i), Partitions: parts, Configs: configs}
+}
+
+func epoch(img *meta.Image, id int32) int64 {
+	b, _ := img.Broker(id)
+	return b.Epoch
+}
+
+func part(t *testing.T, img *meta.Image, i byte, p int32) meta.Partition {
+	t.Helper()
+	pt, ok := img.Partition(topicID(i), p)
+	if !ok {
+		t.Fatalf("no partition t%d/%d", i, p)
+	}
+	return pt
+}
+
+// setPartition forces a partition's leader and ISR.
+func setPartition(t *testing.T, img *meta.Image, i byte, p int32, leader int32, isr ...int32) *meta.Image {
+	cur := part(t, img, i, p)
+	return apply(t, img, meta.ChangePartition{TopicID: topicID(i), Partition: p, Leader: leader, ISR: isr,
+		LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch})
+}
+
+func fenced(cmds []meta.Command) []int32 {
+	var out []int32
+	for _, c := range cmds {
+		if f, ok := c.(meta.FenceBroker); ok {
+			out = append(out, f.NodeID)
+		}
+	}
+	return out
+}
+
+func newCore(mut func(*Config)) *Core {
+	cfg := DefaultConfig()
+	cfg.SessionTimeout = timeout
+	cfg.PreferredLeaderInterval = 0
+	if mut != nil {
+		mut(&cfg)
+	}
+	return NewCore(cfg)
+}
+
+func TestCoreSessions(t *testing.T) {
+	img := apply(t, brokers(t, 3), topic(1, nil, []int32{1, 2, 3}))
+	type event struct {
+		at    time.Duration
+		node  int32
+		dead  bool  // gossip MemberDead instead of a heartbeat
+		stale int64 // heartbeat epoch offset (0: current)
+	}
+	cases := []struct {
+		name   string
+		events []event
+		tick   time.Duration
+		want   []int32 // fenced by the tick
+	}{
+		{"fresh sessions just before expiry", nil, timeout - time.Nanosecond, nil},
+		{"expiry fences exactly at SessionTimeout", []event{{at: time.Second, node: 2}, {at: time.Second, node: 3}},
+			timeout, []int32{1}},
+		{"heartbeat renews", []event{{at: 5 * time.Second, node: 1}, {at: 5 * time.Second, node: 2}, {at: 5 * time.Second, node: 3}},
+			timeout + 5*time.Second - time.Nanosecond, nil},
+		{"renewed session expires a timeout after the beat", []event{{at: 5 * time.Second, node: 1}},
+			timeout + 5*time.Second, []int32{1, 2, 3}},
+		{"member dead shortens the session", []event{{at: time.Second, node: 2, dead: true}}, time.Second, []int32{2}},
+		{"heartbeat after a dead verdict revives", []event{{at: time.Second, node: 2, dead: true}, {at: 2 * time.Second, node: 2}},
+			3 * time.Second, nil},
+		{"stale epoch heartbeat does not renew", []event{{at: 5 * time.Second, node: 1, stale: -1}, {at: 5 * time.Second, node: 2},
+			{at: 5 * time.Second, node: 3}}, timeout, []int32{1}},
+		{"newer epoch heartbeat does not renew", []event{{at: 5 * time.Second, node: 1, stale: 100}, {at: 5 * time.Second, node: 2},
+			{at: 5 * time.Second, node: 3}}, timeout, []int32{1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(nil)
+			c.BecameLeader(t0, img)
+			for _, ev := range tc.events {
+				if ev.dead {
+					c.MemberDead(t0.Add(ev.at), ev.node)
+					continue
+				}
+				reply, cmds := c.Heartbeat(t0.Add(ev.at), img, Heartbeat{NodeID: ev.node, BrokerEpoch: epoch(img, ev.node) + ev.stale,
+					MetadataOffset: img.Index()})
+				if len(cmds) != 0 {
+					t.Fatalf("heartbeat of an unfenced broker proposed %v", cmds)
+				}
+				want := HeartbeatReply{}
+				if ev.stale != 0 {
+					want = HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true}
+				}
+				if reply != want {
+					t.Fatalf("heartbeat reply %+v, want %+v", reply, want)
+				}
+			}
+			cmds := c.Tick(t0.Add(tc.tick), img)
+			if got := fenced(cmds); !slices.Equal(got, tc.want) {
+				t.Fatalf("fenced %v, want %v (commands %v)", got, tc.want, cmds)
+			}
+			for _, cmd := range cmds {
+				if f, ok := cmd.(meta.FenceBroker); ok && f.BrokerEpoch != epoch(img, f.NodeID) {
+					t.Fatalf("fence %+v carries a wrong epoch", f)
+				}
+			}
+		})
+	}
+}
+
+func TestCoreFenceMovesLeadersOnce(t *testing.T) {
+	img := apply(t, brokers(t, 3), topic(1, nil, []int32{1, 2, 3}, []int32{2, 3, 1}, []int32{1, 3, 2}))
+	c := newCore(nil)
+	c.BecameLeader(t0, img)
+	c.MemberDead(t0.Add(time.Second), 1)
+	cmds := c.Tick(t0.Add(time.Second), img)
+	if len(cmds) != 1 || !slices.Equal(fenced(cmds), []int32{1}) {
+		t.Fatalf("tick = %v, want FenceBroker(1) alone: meta.Apply's fence sweep moves the leaders", cmds)
+	}
+	before := img
+	img = apply(t, img, cmds...)
+	for p, want := range map[int32]int32{0: 2, 1: 2, 2: 3} {
+		got, old := part(t, img, 1, p), part(t, before, 1, p)
+		if got.Leader != want || slices.Contains(got.ISR, 1) {
+			t.Fatalf("p%d = %+v, want leader %d and 1 out of the ISR", p, got, want)
+		}
+		if (old.Leader == 1) != (got.LeaderEpoch == old.LeaderEpoch+1) {
+			t.Fatalf("p%d leader epoch %d -> %d", p, old.LeaderEpoch, got.LeaderEpoch)
+		}
+	}
+	if cmds := c.Tick(t0.Add(2*time.Second), img); len(cmds) != 0 {
+		t.Fatalf("second tick proposes %v", cmds)
+	}
+}
+
+func TestCoreLeaderlessElection(t *testing.T) {
+	base := brokers(t, 3)
+	cases := []struct {
+		name    string
+		configs map[string]string
+		unclean func(meta.TopicID) bool
+		isr     []int32
+		fence   []int32 // brokers fenced before the tick
+		expire  []int32 // brokers whose session ends (MemberDead) at the tick
+		leader  int32   // wanted leader after the tick (NoLeader: stays offline)
+		wantISR []int32
+	}{
+		{name: "leaderless with live ISR member", isr: []int32{2, 3}, leader: 2, wantISR: []int32{2, 3}},
+		{name: "expired ISR member is skipped", isr: []int32{2, 3}, expire: []int32{2}, leader: 3, wantISR: []int32{3}},
+		{name: "no live ISR member stays offline", isr: []int32{1}, fence: []int32{1}, leader: meta.NoLeader, wantISR: []int32{1}},
+		{name: "unclean via topic config", configs: map[string]string{UncleanConfig: "true"}, isr: []int32{1}, fence: []int32{1},
+			leader: 2, wantISR: []int32{2}},
+		{name: "unclean config false", configs: map[string]string{UncleanConfig: "false"}, isr: []int32{1}, fence: []int32{1},
+			leader: meta.NoLeader, wantISR: []int32{1}},
+		{name: "unclean via Config func", unclean: func(id meta.TopicID) bool { return id == topicID(1) }, isr: []int32{1},
+			fence: []int32{1, 2}, leader: 3, wantISR: []int32{3}},
+		{name: "unclean with no live replica", configs: map[string]string{UncleanConfig: "true"}, isr: []int32{1},
+			fence: []int32{1, 2, 3}, leader: meta.NoLeader, wantISR: []int32{1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			img := apply(t, base, topic(1, tc.configs, []int32{1, 2, 3}))
+			img = setPartition(t, img, 1, 0, meta.NoLeader, tc.isr...)
+			for _, id := range tc.fence {
+				img = apply(t, img, meta.FenceBroker{NodeID: id, BrokerEpoch: epoch(img, id)})
+			}
+			before := part(t, img, 1, 0)
+			if before.Leader != meta.NoLeader {
+				t.Fatalf("setup: leader %d", before.Leader)
+			}
+			c := newCore(func(cfg *Config) { cfg.UncleanElection = tc.unclean })
+			c.BecameLeader(t0, img)
+			now := t0.Add(time.Second)
+			for _, id := range tc.expire {
+				c.MemberDead(now, id)
+			}
+			img = apply(t, img, c.Tick(now, img)...)
+			got := part(t, img, 1, 0)
+			if got.Leader != tc.leader || !slices.Equal(got.ISR, tc.wantISR) {
+				t.Fatalf("after tick: leader %d ISR %v, want %d %v", got.Leader, got.ISR, tc.leader, tc.wantISR)
+			}
+			if tc.leader != meta.NoLeader && got.LeaderEpoch <= before.LeaderEpoch {
+				t.Fatalf("leader epoch %d not bumped from %d", got.LeaderEpoch, before.LeaderEpoch)
+			}
+			if cmds := c.Tick(now.Add(time.Millisecond), img); len(fenced(cmds)) != len(cmds) {
+				t.Fatalf("next tick proposes partition changes again: %v", cmds)
+			}
+		})
+	}
+}
+
+func TestCorePreferredLeader(t *testing.T) {
+	base := apply(t, brokers(t, 3), topic(1, nil, []int32{1, 2, 3}))
+	moved := setPartition(t, base, 1, 0, 2, 1, 2, 3) // leader 2, preferred 1 in the ISR
+	notInISR := setPartition(t, base, 1, 0, 2, 2, 3)
+	cases := []struct {
+		name     string
+		img      *meta.Image
+		interval time.Duration
+		prep     func(c *Core, img *meta.Image)
+		want     int32
+	}{
+		{"moves back to the first replica", moved, time.Second, nil, 1},
+		{"off when interval is zero", moved, 0, nil, 2},
+		{"preferred not in ISR", notInISR, time.Second, nil, 2},
+		{"preferred expired", moved, time.Second, func(c *Core, _ *meta.Image) { c.MemberDead(t0, 1) }, 2},
+		{"preferred shutting down", moved, time.Second, func(c *Core, img *meta.Image) {
+			if _, err := c.ControlledShutdown(t0, img, 1, epoch(img, 1)); err != nil {
+				t.Fatal(err)
+			}
+		}, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(func(cfg *Config) { cfg.PreferredLeaderInterval = tc.interval })
+			c.BecameLeader(t0, tc.img)
+			if tc.prep != nil {
+				tc.prep(c, tc.img)
+			}
+			for _, cmd := range c.Tick(t0.Add(tc.interval-time.Nanosecond), tc.img) {
+				if cp, ok := cmd.(meta.ChangePartition); ok && tc.interval > 0 && cp.Leader == 1 {
+					t.Fatalf("tick before the interval proposes %v", cmd)
+				}
+			}
+			img := tc.img
+			for _, cmd := range c.Tick(t0.Add(tc.interval), img) {
+				if _, ok := cmd.(meta.ChangePartition); ok {
+					img = apply(t, img, cmd)
+				}
+			}
+			got := part(t, img, 1, 0)
+			if got.Leader != tc.want {
+				t.Fatalf("leader %d, want %d", got.Leader, tc.want)
+			}
+			if tc.want != 2 && (got.LeaderEpoch != part(t, tc.img, 1, 0).LeaderEpoch+1 || !slices.Equal(got.ISR, []int32{1, 2, 3})) {
+				t.Fatalf("preferred move changed more than the leader: %+v", got)
+			}
+		})
+	}
+}
+
+func TestCoreControlledShutdown(t *testing.T) {
+	img := apply(t, brokers(t, 3),
+		topic(1, nil, []int32{1, 2, 3}, []int32{2, 1, 3}, []int32{3, 1, 2}),
+		topic(2, nil, []int32{1}))
+	c := newCore(func(cfg *Config) { cfg.PreferredLeaderInterval = time.Millisecond })
+	c.BecameLeader(t0, img)
+	now := t0.Add(time.Second)
+	if _, err := c.ControlledShutdown(now, img, 1, epoch(img, 1)-1); !errors.Is(err, ErrStaleBrokerEpoch) {
+		t.Fatalf("stale epoch: %v", err)
+	}
+	if _, err := c.ControlledShutdown(now, img, 9, 1); !errors.Is(err, ErrUnknownBroker) {
+		t.Fatalf("unknown broker: %v", err)
+	}
+	cmds, err := c.ControlledShutdown(now, img, 1, epoch(img, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cmds) != 3 {
+		t.Fatalf("commands %v, want three ChangePartitions", cmds)
+	}
+	img = apply(t, img, cmds...)
+	for _, w := range []struct {
+		p      int32
+		leader int32
+		isr    []int32
+	}{{0, 2, []int32{2, 3}}, {1, 2, []int32{2, 3}}, {2, 3, []int32{3, 2}}} {
+		if got := part(t, img, 1, w.p); got.Leader != w.leader || !slices.Equal(got.ISR, w.isr) {
+			t.Fatalf("t1/%d = leader %d ISR %v, want %d %v", w.p, got.Leader, got.ISR, w.leader, w.isr)
+		}
+	}
+	if got := part(t, img, 2, 0); got.Leader != 1 {
+		t.Fatalf("sole replica partition lost its leader: %+v", got)
+	}
+	if cmds, err := c.ControlledShutdown(now, img, 1, epoch(img, 1)); err != nil || len(cmds) != 0 {
+		t.Fatalf("second call = %v, %v; want nothing left to move", cmds, err)
+	}
+	reply, cmds := c.Heartbeat(now, img, Heartbeat{NodeID: 1, BrokerEpoch: epoch(img, 1), WantFence: true, MetadataOffset: img.Index()})
+	if !reply.ShouldShutdown || reply.Fenced || len(cmds) != 0 {
+		t.Fatalf("heartbeat in shutdown = %+v %v", reply, cmds)
+	}
+	// The preferred-leader pass must not hand leadership back.
+	if cmds := c.Tick(now.Add(time.Second), img); len(cmds) != 0 {
+		t.Fatalf("tick during shutdown proposes %v", cmds)
+	}
+	// Once the broker stops, its session ends and it is fenced.
+	for _, id := range []int32{2, 3} {
+		c.Heartbeat(now.Add(time.Second), img, Heartbeat{NodeID: id, BrokerEpoch: epoch(img, id), MetadataOffset: img.Index()})
+	}
+	cmds = c.Tick(now.Add(timeout), img)
+	if !slices.Equal(fenced(cmds), []int32{1}) {
+		t.Fatalf("after shutdown: %v", cmds)
+	}
+}
+
+func TestCoreHeartbeatShutdownMovesLeadership(t *testing.T) {
+	img := apply(t, brokers(t, 2), topic(1, nil, []int32{1, 2}))
+	c := newCore(nil)
+	c.BecameLeader(t0, img)
+	reply, cmds := c.Heartbeat(t0, img, Heartbeat{NodeID: 1, BrokerEpoch: epoch(img, 1), WantFence: true, MetadataOffset: img.Index()})
+	if !reply.ShouldShutdown || len(cmds) != 1 {
+		t.Fatalf("reply %+v cmds %v", reply, cmds)
+	}
+	img = apply(t, img, cmds...)
+	if got := part(t, img, 1, 0); got.Leader != 2 || !slices.Equal(got.ISR, []int32{2}) {
+		t.Fatalf("partition %+v", got)
+	}
+}
+
+func TestCoreUnfence(t *testing.T) {
+	img := apply(t, brokers(t, 1), reg(2))
+	e := epoch(img, 2)
+	cases := []struct {
+		name   string
+		hb     Heartbeat
+		unfenc bool
+	}{
+		{"behind its registration", Heartbeat{NodeID: 2, BrokerEpoch: e, MetadataOffset: uint64(e) - 1}, false},
+		{"caught up", Heartbeat{NodeID: 2, BrokerEpoch: e, MetadataOffset: uint64(e)}, true},
+		{"caught up but shutting down", Heartbeat{NodeID: 2, BrokerEpoch: e, MetadataOffset: uint64(e), WantFence: true}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(nil)
+			c.BecameLeader(t0, img)
+			reply, cmds := c.Heartbeat(t0, img, tc.hb)
+			want := []meta.Command(nil)
+			if tc.unfenc {
+				want = []meta.Command{meta.UnfenceBroker{NodeID: 2, BrokerEpoch: e}}
+			}
+			if !slices.EqualFunc(cmds, want, func(a, b meta.Command) bool { return a == b }) || reply.Fenced == tc.unfenc {
+				t.Fatalf("reply %+v cmds %v, want unfence %v", reply, cmds, tc.unfenc)
+			}
+			// Tick repeats a lost unfence, and only while it is pending.
+			if got := c.Tick(t0.Add(time.Millisecond), img); len(got) != len(want) {
+				t.Fatalf("tick %v, want %v", got, want)
+			}
+			if tc.unfenc {
+				if got := c.Tick(t0.Add(time.Millisecond), apply(t, img, want...)); len(got) != 0 {
+					t.Fatalf("tick after unfence: %v", got)
+				}
+			}
+		})
+	}
+	c := newCore(nil)
+	if reply, _ := c.Heartbeat(t0, img, Heartbeat{NodeID: 7, BrokerEpoch: 1}); reply.ErrorCode != wire.CodeBrokerIDNotRegistered {
+		t.Fatalf("unknown broker reply %+v", reply)
+	}
+}
+
+func TestCoreBecameLeaderGrace(t *testing.T) {
+	img := apply(t, brokers(t, 3), topic(1, nil, []int32{1, 2, 3}))
+	c := newCore(nil)
+	// As an earlier controller: sessions long expired and a dead verdict.
+	c.BecameLeader(t0, img)
+	c.MemberDead(t0, 2)
+	later := t0.Add(time.Hour)
+	c.BecameLeader(later, img)
+	if cmds := c.Tick(later.Add(timeout-time.Nanosecond), img); len(cmds) != 0 {
+		t.Fatalf("new controller fences within the grace period: %v", cmds)
+	}
+	if got := fenced(c.Tick(later.Add(timeout), img)); !slices.Equal(got, []int32{1, 2, 3}) {
+		t.Fatalf("after the grace period fenced %v", got)
+	}
+	// A broker registered after BecameLeader gets its own fresh session.
+	img2 := apply(t, img, reg(4))
+	img2 = apply(t, img2, meta.UnfenceBroker{NodeID: 4, BrokerEpoch: epoch(img2, 4)})
+	c.BecameLeader(t0, img)
+	if got := fenced(c.Tick(t0.Add(timeout-time.Second), img2)); len(got) != 0 {
+		t.Fatalf("fenced %v", got)
+	}
+	if got := fenced(c.Tick(t0.Add(2*timeout-time.Second), img2)); !slices.Equal(got, []int32{1, 2, 3, 4}) {
+		t.Fatalf("fenced %v, want all four", got)
+	}
+}

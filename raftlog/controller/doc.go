@@ -1,0 +1,98 @@
+// Package controller holds the duties of the metadata raft leader (the
+// controller): broker sessions and fencing, leader elections for
+// partitions, controlled shutdown, preferred-leader rebalancing, and the
+// RPC through which brokers reach it. Gossip suggests, raft decides:
+// nothing here changes the cluster except by a committed meta command.
+//
+// # Core
+//
+// Core is pure and deterministic: no I/O, no goroutines, no clock (every
+// method takes now), not safe for concurrent use. It keeps one session per
+// broker registration and turns heartbeats, gossip verdicts and time into
+// meta commands against the image it is given:
+//
+//   - Heartbeat renews the session of the current registration (now +
+//     SessionTimeout). Another epoch gets STALE_BROKER_EPOCH (77) and renews
+//     nothing: a restarted broker registers anew (its epoch is the raft
+//     index of its RegisterBroker), and requests of the previous run are
+//     zombies. A fenced broker whose MetadataOffset has reached its own
+//     registration is unfenced (UnfenceBroker).
+//   - MemberDead (gossip's dead verdict) ends a session now; it proposes
+//     nothing itself, and a later heartbeat revives the session.
+//   - Tick fences (FenceBroker) every unfenced broker whose session expired
+//     (now >= last heartbeat + SessionTimeout); meta.Apply's fence sweep
+//     then moves each partition it led to the first unfenced ISR member
+//     with the leader epoch bumped and drops it from ISRs (keeping a last
+//     member), so the core does not repeat that work. Tick also elects a
+//     leader for leaderless partitions from live ISR members; if none is
+//     live the partition stays offline, unless unclean election is enabled
+//     for the topic (Config.UncleanElection, by default the topic config
+//     unclean.leader.election.enable=true): then the first live replica
+//     leads and the ISR becomes that replica alone. Every
+//     PreferredLeaderInterval, leadership returns to a partition's first
+//     replica where it is live and in the ISR. The commands of one Tick are
+//     computed as if the earlier ones had committed; each is fenced by
+//     broker or partition epochs, so a partly committed batch is harmless
+//     and the next Tick repairs it.
+//   - ControlledShutdown (and a heartbeat with WantFence) marks the broker
+//     as shutting down (never unfenced, never chosen as leader) and returns
+//     ChangePartitions moving leadership to another live ISR member and
+//     taking the broker out of ISRs; a partition with no other candidate
+//     keeps it until it is fenced.
+//   - BecameLeader starts a fresh session for every registered broker, so a
+//     new controller fences nobody before brokers had SessionTimeout to
+//     reach it.
+//
+// "Live" means registered, unfenced, session running and not shutting down.
+//
+// # Server and Client
+//
+// Server owns a Core behind a mutex. Its Run goroutine watches the raft
+// node: when the node becomes leader it commits a barrier entry (a
+// FenceBroker of node -1, which every node rejects identically) so the
+// image holds every earlier entry, calls BecameLeader, and then every
+// TickInterval proposes Tick's commands one by one (each waits for its
+// commit). RPCs are handled on the goroutine that calls Serve, one request
+// at a time per connection; commands a request produces are committed
+// before it is answered. A node that is not the leader (or has not passed
+// its barrier) answers every request NOT_CONTROLLER (41) with the leader it
+// knows. Register, Heartbeat and ControlledShutdown must name the node id
+// the link authenticated (CLUSTER_AUTHORIZATION_FAILED otherwise). Register
+// also adds a broker that is not yet in the raft configuration as a
+// learner. Propose forwards CreateTopic, DeleteTopic, CreatePartitions,
+// AllocateProducerIDs and ChangePartition; broker (un)fencing and
+// registration go only through their own calls. ReplaceVoter checks that
+// the replacement is a learner whose match index has reached the commit
+// index. Close ends every Serve and cancels requests in flight.
+//
+// Client routes each call to the node named by the last NOT_CONTROLLER
+// answer, else to the local raft node's leader, follows redirects, and
+// retries with backoff (RetryBackoffMin doubling to RetryBackoffMax) over a
+// fresh connection after an error, until ctx ends. Concurrent calls use
+// separate connections; idle ones are pooled per node.
+//
+// # Wire format (link purpose 'C')
+//
+// All integers big-endian; strings and byte strings are u32 length + bytes;
+// lists are u32 count + items.
+//
+//	frame     length u32 (2..MaxMessageSize, checked before allocating) | body
+//	request   version u8 (=1) | kind u8 | fields
+//	response  version u8 (=1) | kind u8 | code i16 | controller i32 | message str | fields
+//
+//	kind 1 Register            node i32 | cluster id str | incarnation [16] | client, plain,
+//	                           internal, gossip, http str | rack str
+//	                           -> broker epoch i64
+//	kind 2 Heartbeat           node i32 | broker epoch i64 | want fence u8 | metadata offset u64
+//	                           -> fenced u8 | should shutdown u8
+//	kind 3 ControlledShutdown  node i32 | broker epoch i64 -> (nothing)
+//	kind 4 Propose             command bytes (meta.EncodeCommand)
+//	                           -> index u64 | has block u8 [| node i32 | epoch i64 | first i64 | count i64]
+//	kind 5 ReplaceVoter        dead i32 | replacement i32 -> (nothing)
+//	kind 6 Status              (nothing) -> leader i32 | term u64 | voters [i32] | learners [i32] | applied u64
+//
+// The response fields are present whatever the code (zero when it is not
+// 0); a Propose the state machine rejected carries its index. Codes are
+// Kafka's (package wire); Error.Is maps them back to the sentinels of meta
+// and of this package. A malformed request closes the connection.
+package controller
