@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/binary"
 	"io"
 	"testing"
@@ -57,7 +58,7 @@ func startBenchNode(b *testing.B, disableSendfile bool) *testEnv {
 	cfg.DisableSendfile = disableSendfile
 	cfg.Logger = nil
 	e := startWith(b, cfg, clientTLS)
-	if _, err := e.n.registry().create(createSpec{name: "bench", partitions: 1}); err != nil {
+	if _, _, _, _, err := e.n.createTopic(context.Background(), createSpec{name: "bench", partitions: 1, rf: -1}, false); err != nil {
 		b.Fatal(err)
 	}
 	return e

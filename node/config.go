@@ -35,14 +35,56 @@ type TLSFiles struct {
 	RequireClientCert bool // reject clients without a certificate signed by ClientCAFile; needs ClientCAFile
 }
 
-// Config is a single-node broker's configuration. Build it with DefaultConfig and change fields;
+// Config is a broker's configuration. Build it with DefaultConfig and change fields;
 // the zero value is not valid.
 type Config struct {
-	// NodeID is this broker's id, advertised in Metadata as broker and controller. Default 0.
+	// NodeID is this broker's id and raft id, 1..MaxInt32. Default 1.
 	NodeID int32
-	// DataDir holds topic metadata (<DataDir>/meta/) and one directory per partition
-	// (<DataDir>/<topic>-<partition>/, Kafka's naming). Required.
+	// DataDir holds the metadata raft log and the node identity (<DataDir>/raft/) and one directory
+	// per hosted partition replica (<DataDir>/<topic>-<partition>/, Kafka's naming). Required.
 	DataDir string
+	// ClusterID, when set, is the cluster id this node joins (and, for the first registration of a
+	// new cluster, creates). Empty: the id stored in the data dir, else the one the metadata image
+	// carries, else (a brand-new cluster) a random one drawn by the first broker to register.
+	ClusterID string
+
+	// Internal is the cluster listener (raft messages, controller RPC, later replication):
+	// plaintext, every connection authenticated by the cluster secret (package internal/link).
+	// Required when InitialVoters has more than one node or Seeds are given.
+	Internal Listener
+	// Gossip is the memberlist bind address (UDP and TCP on the same port).
+	Gossip Listener
+	// Seeds are gossip addresses of other brokers to join at start.
+	Seeds []string
+	// ClusterSecretFile holds the cluster secret (see link.LoadSecret); required when Internal or
+	// Gossip is enabled.
+	ClusterSecretFile string
+	// InitialVoters are the raft voters written at bootstrap into an empty metadata log. Default
+	// []int32{NodeID} (a single node: one voter, no Internal listener needed). Ignored once the log
+	// exists.
+	InitialVoters []int32
+	// Rack is this broker's rack (placement spreads replicas over racks). Empty = no rack.
+	Rack string
+	// HeartbeatInterval is how often the broker heartbeats to the controller. Default 500ms.
+	HeartbeatInterval time.Duration
+	// SessionTimeout: a broker whose heartbeats stop this long is fenced by the controller.
+	// Default 6s.
+	SessionTimeout time.Duration
+	// RaftTickInterval is the raft logical clock (elections after 10-20 ticks). Default 100ms.
+	RaftTickInterval time.Duration
+	// MetadataSnapshotEntries: the metadata image is snapshotted every this many raft entries.
+	// Default 10000.
+	MetadataSnapshotEntries uint64
+	// ControlledShutdownTimeout bounds the wait, in Shutdown, for leadership to move away.
+	// Default 30s.
+	ControlledShutdownTimeout time.Duration
+	// PreferredLeaderInterval is how often the controller moves leadership back to preferred
+	// replicas; 0 = off. Default 30s.
+	PreferredLeaderInterval time.Duration
+	// DefaultReplicationFactor is the replication factor of auto-created topics and of CreateTopics
+	// with ReplicationFactor -1. 0 (the default) = min(3, number of InitialVoters), capped at the
+	// number of unfenced brokers when a topic is created.
+	DefaultReplicationFactor int16
 
 	// Client is the TLS client listener (Kafka protocol; the copying fetch path). TLS 1.2 minimum.
 	Client    Listener
@@ -97,17 +139,23 @@ type Config struct {
 // listener still need to be set.
 func DefaultConfig() Config {
 	return Config{
-		NodeID:                   0,
-		MaxFrameBytes:            100 << 20, // Kafka's socket.request.max.bytes
-		MaxInFlightRequests:      5,
-		MaxInFlightBytes:         16 << 20,
-		WriteTimeout:             30 * time.Second,
-		AutoCreateTopics:         true,
-		DefaultPartitions:        1,
-		Log:                      segment.DefaultConfig(),
-		RetentionCheckInterval:   5 * time.Minute, // log.retention.check.interval.ms
-		ProducerSnapshotInterval: time.Minute,
-		ShutdownTimeout:          30 * time.Second,
+		NodeID:                    1,
+		HeartbeatInterval:         500 * time.Millisecond,
+		SessionTimeout:            6 * time.Second,
+		RaftTickInterval:          100 * time.Millisecond,
+		MetadataSnapshotEntries:   10000,
+		ControlledShutdownTimeout: 30 * time.Second,
+		PreferredLeaderInterval:   30 * time.Second,
+		MaxFrameBytes:             100 << 20, // Kafka's socket.request.max.bytes
+		MaxInFlightRequests:       5,
+		MaxInFlightBytes:          16 << 20,
+		WriteTimeout:              30 * time.Second,
+		AutoCreateTopics:          true,
+		DefaultPartitions:         1,
+		Log:                       segment.DefaultConfig(),
+		RetentionCheckInterval:    5 * time.Minute, // log.retention.check.interval.ms
+		ProducerSnapshotInterval:  time.Minute,
+		ShutdownTimeout:           30 * time.Second,
 	}
 }
 
@@ -119,8 +167,42 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...)
 	}
-	if c.NodeID < 0 {
-		return bad("NodeID %d < 0", c.NodeID)
+	if c.NodeID < 1 {
+		return bad("NodeID %d < 1 (raft ids start at 1)", c.NodeID)
+	}
+	seen := map[int32]bool{}
+	for _, v := range c.InitialVoters {
+		if v < 1 || seen[v] {
+			return bad("InitialVoters %v: ids must be >= 1 and distinct", c.InitialVoters)
+		}
+		seen[v] = true
+	}
+	multi := len(c.InitialVoters) > 1 || len(c.InitialVoters) == 1 && c.InitialVoters[0] != c.NodeID ||
+		len(c.Seeds) > 0
+	if multi && (!c.Internal.Enabled() || !c.Gossip.Enabled()) {
+		return bad("a cluster (InitialVoters %v, Seeds %v) needs the Internal and Gossip listeners",
+			c.InitialVoters, c.Seeds)
+	}
+	if (c.Internal.Enabled() || c.Gossip.Enabled()) && c.ClusterSecretFile == "" {
+		return bad("Internal/Gossip listeners need ClusterSecretFile")
+	}
+	if c.HeartbeatInterval <= 0 || c.SessionTimeout <= c.HeartbeatInterval {
+		return bad("need 0 < HeartbeatInterval (%v) < SessionTimeout (%v)", c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.RaftTickInterval <= 0 {
+		return bad("RaftTickInterval %v <= 0", c.RaftTickInterval)
+	}
+	if c.MetadataSnapshotEntries == 0 {
+		return bad("MetadataSnapshotEntries is 0")
+	}
+	if c.ControlledShutdownTimeout <= 0 {
+		return bad("ControlledShutdownTimeout %v <= 0", c.ControlledShutdownTimeout)
+	}
+	if c.PreferredLeaderInterval < 0 {
+		return bad("PreferredLeaderInterval %v < 0", c.PreferredLeaderInterval)
+	}
+	if c.DefaultReplicationFactor < 0 {
+		return bad("DefaultReplicationFactor %d < 0", c.DefaultReplicationFactor)
 	}
 	if c.DataDir == "" {
 		return bad("DataDir is empty")
@@ -131,7 +213,8 @@ func (c Config) Validate() error {
 	for _, l := range []struct {
 		name string
 		l    Listener
-	}{{"Client", c.Client}, {"ClientPlain", c.ClientPlain}, {"HTTP", c.HTTP}} {
+	}{{"Client", c.Client}, {"ClientPlain", c.ClientPlain}, {"HTTP", c.HTTP},
+		{"Internal", c.Internal}, {"Gossip", c.Gossip}} {
 		if !l.l.Enabled() {
 			continue
 		}
@@ -176,4 +259,20 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: Log: %w", ErrInvalidConfig, err)
 	}
 	return nil
+}
+
+// voters returns InitialVoters, defaulting to this node alone.
+func (c Config) voters() []int32 {
+	if len(c.InitialVoters) == 0 {
+		return []int32{c.NodeID}
+	}
+	return c.InitialVoters
+}
+
+// defaultRF is the replication factor used for ReplicationFactor -1 and auto-created topics.
+func (c Config) defaultRF() int16 {
+	if c.DefaultReplicationFactor > 0 {
+		return c.DefaultReplicationFactor
+	}
+	return int16(min(3, len(c.voters())))
 }

@@ -32,6 +32,11 @@ var (
 	ErrUnknownLeaderEpoch  = errors.New("node: unknown leader epoch")
 	ErrMetadataPersistence = errors.New("node: metadata persistence failed")
 	ErrRequestTimedOut     = errors.New("node: request timed out")
+	ErrNotLeader           = errors.New("node: not the leader of this partition")
+	ErrLeaderNotAvailable  = errors.New("node: partition has no leader")
+	ErrNotController       = errors.New("node: no controller reachable")
+	ErrBrokerNotAvailable  = errors.New("node: broker not registered or fenced")
+	ErrIdentityConflict    = errors.New("node: data directory does not match the cluster")
 
 	errInvalidRequest = errors.New("node: invalid request") // INVALID_REQUEST
 )
@@ -62,6 +67,14 @@ func codeFor(err error) int16 {
 		return wire.CodeInvalidConfig
 	case errors.Is(err, ErrRequestTimedOut):
 		return wire.CodeRequestTimedOut
+	case errors.Is(err, ErrNotLeader):
+		return wire.CodeNotLeaderOrFollower
+	case errors.Is(err, ErrLeaderNotAvailable):
+		return wire.CodeLeaderNotAvailable
+	case errors.Is(err, ErrNotController):
+		return wire.CodeNotController
+	case errors.Is(err, ErrBrokerNotAvailable):
+		return wire.CodeBrokerNotAvailable
 	case errors.Is(err, ErrNotEnoughReplicas):
 		return wire.CodeNotEnoughReplicas
 	case errors.Is(err, ErrTransactional), errors.Is(err, ErrControlBatch), errors.Is(err, ErrMultipleBatches),

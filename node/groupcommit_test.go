@@ -58,6 +58,7 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.role.Store(&role{leader: true}) // lead in epoch 0 (becomeLeader would fsync the epoch file through the gate)
 	defer func() {
 		close(g.gate) // let Close sync freely
 		if err := p.close(); err != nil {

@@ -14,6 +14,7 @@ const (
 	sourceDynamicTopic  = 1
 	sourceStaticBroker  = 4
 	sourceDefault       = 5
+	configTypeBoolean   = 1
 	configTypeString    = 2
 	configTypeInt       = 3
 	configTypeLong      = 5
@@ -34,36 +35,20 @@ func errMessage(err error) *string {
 	return &s
 }
 
-// createSpecFor validates a CreateTopics entry's single-node specifics (replication factor, replica
-// assignment, null config values) and returns the spec.
-func (n *Node) createSpecFor(rt kmsg.CreateTopicsRequestTopic) (createSpec, error) {
-	s := createSpec{name: rt.Topic, partitions: rt.NumPartitions, configs: map[string]string{}}
+// createSpecFor checks a CreateTopics entry's shape (assignment vs counts, null config values) and
+// returns the spec.
+func createSpecFor(rt kmsg.CreateTopicsRequestTopic) (createSpec, error) {
+	s := createSpec{name: rt.Topic, partitions: rt.NumPartitions, rf: rt.ReplicationFactor, configs: map[string]string{}}
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
 			return s, fmt.Errorf("%w: replica assignment requires NumPartitions and ReplicationFactor -1", ErrInvalidAssignment)
 		}
-		seen := map[int32]bool{}
+		s.assignment = make([][]int32, len(rt.ReplicaAssignment))
 		for _, a := range rt.ReplicaAssignment {
-			if len(a.Replicas) != 1 || a.Replicas[0] != n.cfg.NodeID {
-				return s, fmt.Errorf("%w: partition %d replicas %v (single node %d)", ErrInvalidAssignment, a.Partition, a.Replicas, n.cfg.NodeID)
+			if a.Partition < 0 || int(a.Partition) >= len(s.assignment) || s.assignment[a.Partition] != nil {
+				return s, fmt.Errorf("%w: partitions must be numbered 0..%d, each once", ErrInvalidAssignment, len(s.assignment)-1)
 			}
-			if a.Partition < 0 || seen[a.Partition] {
-				return s, fmt.Errorf("%w: partition %d repeated or negative", ErrInvalidAssignment, a.Partition)
-			}
-			seen[a.Partition] = true
-		}
-		for i := range int32(len(seen)) {
-			if !seen[i] {
-				return s, fmt.Errorf("%w: partitions must be numbered 0..%d", ErrInvalidAssignment, len(seen)-1)
-			}
-		}
-		s.partitions = int32(len(seen))
-	} else {
-		if s.partitions == -1 {
-			s.partitions = n.cfg.DefaultPartitions
-		}
-		if rt.ReplicationFactor != -1 && rt.ReplicationFactor != 1 {
-			return s, fmt.Errorf("%w: %d (a single node holds one replica)", ErrInvalidReplication, rt.ReplicationFactor)
+			s.assignment[a.Partition] = a.Replicas
 		}
 	}
 	for _, c := range rt.Configs {
@@ -77,7 +62,8 @@ func (n *Node) createSpecFor(rt kmsg.CreateTopicsRequestTopic) (createSpec, erro
 
 func (c *conn) handleCreateTopics(m *kmsg.CreateTopicsRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.CreateTopicsResponse)
-	reg := c.n.registry()
+	ctx, cancel := c.n.adminCtx()
+	defer cancel()
 	count := map[string]int{}
 	for _, rt := range m.Topics {
 		count[rt.Topic]++
@@ -92,19 +78,13 @@ func (c *conn) handleCreateTopics(m *kmsg.CreateTopicsRequest) kmsg.Response {
 			code, err = wire.CodeInvalidRequest, fmt.Errorf("topic %q named more than once", rt.Topic)
 		} else {
 			var s createSpec
-			if s, err = c.n.createSpecFor(rt); err == nil {
-				var cfg topicConfig
-				if m.ValidateOnly {
-					if cfg, err = reg.checkCreate(s); err == nil {
-						tr.NumPartitions, tr.ReplicationFactor = s.partitions, 1
-						tr.Configs = createConfigs(cfg)
-					}
-				} else {
-					var t *topic
-					if t, err = reg.create(s); err == nil {
+			if s, err = createSpecFor(rt); err == nil {
+				cfg, parts, rf, t, cerr := c.n.createTopic(ctx, s, m.ValidateOnly)
+				if err = cerr; err == nil {
+					tr.NumPartitions, tr.ReplicationFactor = parts, rf
+					tr.Configs = createConfigs(cfg)
+					if t != nil {
 						tr.TopicID = t.id
-						tr.NumPartitions, tr.ReplicationFactor = int32(len(t.parts)), 1
-						tr.Configs = createConfigs(t.cfg)
 					}
 				}
 			}
@@ -140,6 +120,8 @@ func createConfigs(cfg topicConfig) []kmsg.CreateTopicsResponseTopicConfig {
 func (c *conn) handleDeleteTopics(m *kmsg.DeleteTopicsRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	reg := c.n.registry()
+	ctx, cancel := c.n.adminCtx()
+	defer cancel()
 	reqs := m.Topics
 	if m.Version < 6 {
 		for _, name := range m.TopicNames {
@@ -166,7 +148,7 @@ func (c *conn) handleDeleteTopics(m *kmsg.DeleteTopicsRequest) kmsg.Response {
 		if err == nil {
 			name := t.name
 			tr.Topic, tr.TopicID = &name, t.id
-			err = reg.delete(t)
+			err = c.n.deleteTopic(ctx, t)
 		}
 		if code := codeFor(err); code != wire.CodeNone {
 			tr.ErrorCode, tr.ErrorMessage = code, errMessage(err)
@@ -180,29 +162,23 @@ func (c *conn) handleDeleteTopics(m *kmsg.DeleteTopicsRequest) kmsg.Response {
 func (c *conn) handleCreatePartitions(m *kmsg.CreatePartitionsRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	reg := c.n.registry()
+	ctx, cancel := c.n.adminCtx()
+	defer cancel()
 	for _, rt := range m.Topics {
 		tr := kmsg.NewCreatePartitionsResponseTopic()
 		tr.Topic = rt.Topic
 		var err error
-		t := reg.get(rt.Topic)
-		switch {
-		case t == nil:
+		if t := reg.get(rt.Topic); t == nil {
 			err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
-		default:
-			err = checkAddPartitions(t, rt.Count)
-			if err == nil && rt.Assignment != nil {
-				if len(rt.Assignment) != int(rt.Count)-len(t.parts) {
-					err = fmt.Errorf("%w: %d assignments for %d new partitions", ErrInvalidAssignment, len(rt.Assignment), int(rt.Count)-len(t.parts))
-				}
+		} else {
+			var assign [][]int32
+			if rt.Assignment != nil {
+				assign = make([][]int32, 0, len(rt.Assignment))
 				for _, a := range rt.Assignment {
-					if err == nil && (len(a.Replicas) != 1 || a.Replicas[0] != c.n.cfg.NodeID) {
-						err = fmt.Errorf("%w: replicas %v (single node %d)", ErrInvalidAssignment, a.Replicas, c.n.cfg.NodeID)
-					}
+					assign = append(assign, a.Replicas)
 				}
 			}
-			if err == nil && !m.ValidateOnly {
-				_, err = reg.addPartitions(rt.Topic, rt.Count)
-			}
+			err = c.n.addPartitions(ctx, t, rt.Count, assign, m.ValidateOnly)
 		}
 		if code := codeFor(err); code != wire.CodeNone {
 			tr.ErrorCode, tr.ErrorMessage = code, errMessage(err)
@@ -217,6 +193,7 @@ var topicConfigTypes = map[string]int8{
 	cfgRetentionMs: configTypeLong, cfgRetentionBytes: configTypeLong, cfgSegmentBytes: configTypeInt,
 	cfgSegmentMs: configTypeLong, cfgMaxMessageBytes: configTypeInt, cfgMinInsyncReplicas: configTypeInt,
 	cfgDurability: configTypeString, cfgTimestampType: configTypeString, cfgCleanupPolicy: configTypeList,
+	cfgUncleanElection: configTypeBoolean,
 }
 
 func (c *conn) handleDescribeConfigs(m *kmsg.DescribeConfigsRequest) kmsg.Response {
@@ -292,7 +269,7 @@ func (n *Node) brokerConfigs() [][2]string {
 	return [][2]string{
 		{"auto.create.topics.enable", strconv.FormatBool(n.cfg.AutoCreateTopics)},
 		{"broker.id", strconv.Itoa(int(n.cfg.NodeID))},
-		{"default.replication.factor", "1"},
+		{"default.replication.factor", strconv.Itoa(int(n.cfg.defaultRF()))},
 		{"log.retention.bytes", def.value(cfgRetentionBytes)},
 		{"log.retention.ms", def.value(cfgRetentionMs)},
 		{"log.segment.bytes", def.value(cfgSegmentBytes)},
@@ -300,6 +277,7 @@ func (n *Node) brokerConfigs() [][2]string {
 		{"min.insync.replicas", "1"},
 		{"node.id", strconv.Itoa(int(n.cfg.NodeID))},
 		{"num.partitions", strconv.Itoa(int(n.cfg.DefaultPartitions))},
+		{"rack", n.cfg.Rack},
 		{"sluice.durability", def.value(cfgDurability)},
 	}
 }

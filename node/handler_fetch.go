@@ -127,12 +127,11 @@ func (c *conn) resolveFetch(req wire.Request, m *kmsg.FetchRequest, resp *wire.F
 			tg := fetchTarget{err: terr, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
 				currentEpoch: rp.CurrentLeaderEpoch, out: &ft.Partitions[pi]}
 			if terr == nil {
-				if tg.p = t.partition(rp.Partition); tg.p == nil {
-					tg.err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, t.name, rp.Partition)
+				cur := int32(-1)
+				if req.Version >= 9 {
+					cur = rp.CurrentLeaderEpoch
 				}
-			}
-			if tg.err == nil && req.Version >= 9 {
-				tg.err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+				tg.p, tg.err = t.leaderFor(rp.Partition, cur)
 			}
 			if tg.err != nil {
 				tg.p = nil

@@ -1,12 +1,15 @@
 package node
 
 import (
-	"errors"
+	"cmp"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/wire"
 )
 
@@ -36,7 +39,10 @@ func (c *conn) dispatch(req wire.Request) (bool, string) {
 	case *kmsg.OffsetForLeaderEpochRequest:
 		return c.respond(req, c.handleOffsetForLeaderEpoch(m))
 	case *kmsg.InitProducerIDRequest:
-		return c.respond(req, c.handleInitProducerID(m))
+		ctx, cancel := c.n.adminCtx()
+		resp := c.handleInitProducerID(ctx, m)
+		cancel()
+		return c.respond(req, resp)
 	case *kmsg.CreateTopicsRequest:
 		return c.respond(req, c.handleCreateTopics(m))
 	case *kmsg.DeleteTopicsRequest:
@@ -51,28 +57,18 @@ func (c *conn) dispatch(req wire.Request) (bool, string) {
 	return false, "unknown_api"
 }
 
-// autoCreate creates topic name with the default partition count, tolerating a concurrent creation.
-func (n *Node) autoCreate(name string) (*topic, error) {
-	t, err := n.registry().create(createSpec{name: name, partitions: n.cfg.DefaultPartitions})
-	if errors.Is(err, ErrTopicExists) {
-		if t := n.registry().get(name); t != nil {
-			return t, nil
-		}
-	}
-	return t, err
-}
-
 func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.MetadataResponse)
-	nodeID := c.n.cfg.NodeID
-	b := kmsg.NewMetadataResponseBroker()
-	b.NodeID, b.Host, b.Port = nodeID, c.ln.advHost, c.ln.advPort
-	resp.Brokers = []kmsg.MetadataResponseBroker{b}
-	cid := c.n.ident.ClusterID
-	resp.ClusterID = &cid
-	resp.ControllerID = nodeID
-
 	reg := c.n.registry()
+	img := reg.image()
+	resp.Brokers = c.metadataBrokers(img)
+	cid := img.ClusterID()
+	resp.ClusterID = &cid
+	resp.ControllerID = -1
+	if l := c.n.raft.LeaderID(); l != 0 {
+		resp.ControllerID = int32(l)
+	}
+
 	all := m.Topics == nil || (req.Version == 0 && len(m.Topics) == 0)
 	if all {
 		ts := reg.all()
@@ -122,18 +118,57 @@ func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Re
 	return resp
 }
 
+// metadataBrokers lists the registered, unfenced brokers with the address of the listener kind the
+// request came in on (TLS or plaintext; the other kind when a broker lacks it).
+func (c *conn) metadataBrokers(img *meta.Image) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, br := range img.Brokers() {
+		if br.Fenced {
+			continue
+		}
+		addr := br.Addresses.ClientPlain
+		if c.ln.tls || addr == "" {
+			addr = cmp.Or(br.Addresses.Client, br.Addresses.ClientPlain)
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			continue
+		}
+		p, err := strconv.ParseInt(port, 10, 32)
+		if err != nil {
+			continue
+		}
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID, b.Host, b.Port = br.NodeID, host, int32(p)
+		if br.Rack != "" {
+			rack := br.Rack
+			b.Rack = &rack
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
 func (c *conn) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
-	nodeID := c.n.cfg.NodeID
+	img := c.n.registry().image()
 	e := kmsg.NewMetadataResponseTopic()
 	name := t.name
 	e.Topic, e.TopicID = &name, t.id
-	e.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.parts))
-	replicas := []int32{nodeID}
-	for i := range t.parts {
+	e.Partitions = make([]kmsg.MetadataResponseTopicPartition, 0, len(t.state))
+	for i, st := range t.state {
 		p := kmsg.NewMetadataResponseTopicPartition()
 		p.Partition = int32(i)
-		p.Leader, p.LeaderEpoch = nodeID, leaderEpoch
-		p.Replicas, p.ISR, p.OfflineReplicas = replicas, replicas, []int32{}
+		p.Leader, p.LeaderEpoch = st.Leader, st.LeaderEpoch
+		p.Replicas, p.ISR = st.Replicas, st.ISR
+		p.OfflineReplicas = []int32{}
+		for _, r := range st.Replicas {
+			if b, ok := img.Broker(r); !ok || b.Fenced {
+				p.OfflineReplicas = append(p.OfflineReplicas, r)
+			}
+		}
+		if st.Leader == meta.NoLeader {
+			p.ErrorCode = wire.CodeLeaderNotAvailable
+		}
 		e.Partitions = append(e.Partitions, p)
 	}
 	return e

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,10 +36,12 @@ func (c *conn) handleListOffsets(m *kmsg.ListOffsetsRequest) kmsg.Response {
 			var p *partition
 			if t == nil {
 				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
-			} else if p = t.partition(rp.Partition); p == nil {
-				err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, rt.Topic, rp.Partition)
-			} else if m.Version >= 4 {
-				err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			} else {
+				cur := int32(-1)
+				if m.Version >= 4 {
+					cur = rp.CurrentLeaderEpoch
+				}
+				p, err = t.leaderFor(rp.Partition, cur)
 			}
 			if err == nil {
 				err = listOffset(p, rp.Timestamp, &pr)
@@ -56,6 +59,7 @@ func (c *conn) handleListOffsets(m *kmsg.ListOffsetsRequest) kmsg.Response {
 
 func listOffset(p *partition, ts int64, pr *kmsg.ListOffsetsResponseTopicPartition) error {
 	hw := p.highWatermark()
+	leaderEpoch := p.currentRole().epoch
 	switch ts {
 	case listLatest:
 		pr.Offset = hw
@@ -101,10 +105,12 @@ func (c *conn) handleOffsetForLeaderEpoch(m *kmsg.OffsetForLeaderEpochRequest) k
 			var p *partition
 			if t == nil {
 				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
-			} else if p = t.partition(rp.Partition); p == nil {
-				err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, rt.Topic, rp.Partition)
-			} else if m.Version >= 2 {
-				err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			} else {
+				cur := int32(-1)
+				if m.Version >= 2 {
+					cur = rp.CurrentLeaderEpoch
+				}
+				p, err = t.leaderFor(rp.Partition, cur)
 			}
 			if err == nil {
 				pr.LeaderEpoch, pr.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
@@ -122,7 +128,7 @@ func (c *conn) handleOffsetForLeaderEpoch(m *kmsg.OffsetForLeaderEpochRequest) k
 // handleInitProducerID hands out a fresh producer id with epoch 0 for idempotent producers.
 // Transactions are not supported: a transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED, a
 // non-retriable error clients surface at once instead of retrying forever.
-func (c *conn) handleInitProducerID(m *kmsg.InitProducerIDRequest) kmsg.Response {
+func (c *conn) handleInitProducerID(ctx context.Context, m *kmsg.InitProducerIDRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if m.TransactionalID != nil {
@@ -130,10 +136,11 @@ func (c *conn) handleInitProducerID(m *kmsg.InitProducerIDRequest) kmsg.Response
 		c.countErr(wire.KeyInitProducerID, resp.ErrorCode)
 		return resp
 	}
-	id, err := c.n.ids.Next()
+	id, err := c.n.nextProducerID(ctx)
 	if err != nil {
-		c.lg.Error("allocate producer id", "err", err)
-		resp.ErrorCode = wire.CodeUnknownServerError
+		// Not registered yet, no controller, a timeout: all transient, so answer the code clients retry.
+		c.lg.Warn("allocate producer id", "err", err)
+		resp.ErrorCode = wire.CodeCoordinatorNotAvailable
 		c.countErr(wire.KeyInitProducerID, resp.ErrorCode)
 		return resp
 	}

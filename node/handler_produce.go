@@ -60,8 +60,8 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 			if code == wire.CodeNone {
 				if terr != nil {
 					err = terr
-				} else if p := t.partition(rp.Partition); p == nil {
-					err = fmt.Errorf("%w: %s-%d", ErrUnknownTopic, rt.Topic, rp.Partition)
+				} else if p, perr := c.n.leaderForProduce(t, rp.Partition); perr != nil {
+					err = perr
 				} else {
 					var res appendResult
 					if res, err = c.produceOne(p, rp.Records, m.Version, m.Acks); err == nil {
@@ -130,4 +130,17 @@ func (c *conn) produceOne(p *partition, records []byte, version, acks int16) (ap
 		m.produceBatches.Inc()
 	}
 	return res, nil
+}
+
+// leaderForProduce returns the local leader replica of a partition, refusing when this broker may
+// not lead (fenced, or a zombie whose heartbeats fail) whatever its image says.
+func (n *Node) leaderForProduce(t *topic, i int32) (*partition, error) {
+	p, err := t.leaderFor(i, -1)
+	if err != nil {
+		return nil, err
+	}
+	if n.hbFenced.Load() {
+		return nil, fmt.Errorf("%w: %s-%d: this broker is fenced", ErrNotLeader, t.name, i)
+	}
+	return p, nil
 }

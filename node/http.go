@@ -11,8 +11,11 @@ import (
 // newHTTPServer serves the operational endpoints:
 //
 //	/healthz  200 while the process serves HTTP at all (liveness)
-//	/readyz   200 between a successful Start and the beginning of Shutdown, else 503 (readiness)
+//	/readyz   200 between a successful Start and the beginning of Shutdown while the metadata plane
+//	          is ready (a raft leader is known, this broker is registered and unfenced, and its
+//	          replicas reflect its newest applied image), else 503 (readiness)
 //	/metrics  Prometheus text format from the node's own registry
+//	/v1/cluster  JSON: this node's view of the cluster (ClusterStatus)
 func (n *Node) newHTTPServer() *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -21,13 +24,14 @@ func (n *Node) newHTTPServer() *http.Server {
 	})
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !n.ready.Load() {
+		if !n.ready.Load() || !n.caughtUp() {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte("not ready\n"))
 			return
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	mux.HandleFunc("/v1/cluster", n.serveClusterStatus)
 	mux.Handle("/metrics", promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{Registry: n.metrics.reg}))
 	return &http.Server{
 		Handler:           mux,

@@ -54,7 +54,7 @@ func TestHTTPEndpoints(t *testing.T) {
 		`sluice_fetch_bytes_total{path="tls"}`,
 		`sluice_connections{listener="client_plain"}`,
 		"sluice_produce_records_total 20",
-		"sluice_partitions 1",
+		`sluice_partitions{role="leader"} 1`,
 		"sluice_log_end_offset_sum 20",
 		"go_goroutines",
 	} {
@@ -156,26 +156,27 @@ func TestOrphanDirectories(t *testing.T) {
 		t.Fatal("topic lost")
 	}
 	e2.shutdown()
-	// Without topics.json, partition directories mean lost metadata: refuse to start.
-	if err := os.Remove(filepath.Join(dir, "meta", "topics.json")); err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg)
+	// A data dir of another node id is refused.
+	other := cfg
+	other.NodeID = 7
+	n, err := New(other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no meta/topics.json") {
+	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "belongs to node 1") {
 		n.Shutdown(context.Background())
-		t.Fatalf("start without topics.json next to partition directories: %v", err)
+		t.Fatalf("start on another node's data dir: %v", err)
 	}
-	// A data dir of another node id is refused.
-	cfg.NodeID = 7
+	// Without the metadata log, partition directories mean lost metadata: refuse to start.
+	if err := os.RemoveAll(filepath.Join(dir, "raft")); err != nil {
+		t.Fatal(err)
+	}
 	n, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "belongs to node 0") {
+	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "no metadata log") {
 		n.Shutdown(context.Background())
-		t.Fatalf("start on another node's data dir: %v", err)
+		t.Fatalf("start without a metadata log next to partition directories: %v", err)
 	}
 }

@@ -33,6 +33,8 @@ type metrics struct {
 	fetchWakeups    prometheus.Counter
 	fetchWaiting    prometheus.Gauge
 	panics          prometheus.Counter
+
+	cluster clusterMetrics
 }
 
 func newMetrics(n *Node) *metrics {
@@ -103,14 +105,6 @@ func newMetrics(n *Node) *metrics {
 			return 0
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "sluice_partitions", Help: "Partitions led by this node.",
-		}, func() float64 {
-			if r := n.registry(); r != nil {
-				return float64(len(r.partitions()))
-			}
-			return 0
-		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluice_log_end_offset_sum", Help: "Sum of the log end offsets of all partitions.",
 		}, func() float64 {
 			var sum float64
@@ -135,6 +129,7 @@ func newMetrics(n *Node) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.cluster = newClusterMetrics(n, reg)
 	// Pre-create the fetch paths so all three series exist from the start.
 	for _, p := range []string{pathSendfile, pathCopy, pathTLS} {
 		m.fetchBytes.WithLabelValues(p)

@@ -10,13 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/fetch"
-	"github.com/sluice-io/sluice/internal/producerstate"
+	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/wire"
 )
 
@@ -24,7 +23,9 @@ import (
 type Addrs struct {
 	Client      string // TLS Kafka listener
 	ClientPlain string // plaintext Kafka listener
-	HTTP        string // /healthz, /readyz, /metrics
+	HTTP        string // /healthz, /readyz, /metrics, /v1/cluster
+	Internal    string // raft + controller RPC (internal/link); empty on a single node without it
+	Gossip      string // memberlist (UDP and TCP)
 }
 
 // Node is a single-node Kafka-compatible broker. Create it with New, run it with Start, stop it with
@@ -39,9 +40,26 @@ type Node struct {
 	tlsConf  *tls.Config
 
 	reg   atomic.Pointer[registry]
-	ids   *producerstate.IDAllocator
-	ident identity
 	ready atomic.Bool
+
+	// Metadata plane (cluster.go, broker.go, reconcile.go).
+	cp           *clusterPlane
+	raft         *raftlog.Node
+	mm           *raftlog.MetaMachine
+	sub          *raftlog.MetaSubscription
+	ctrl         controlPlane
+	ctl          *controllerGlue
+	pids         *pidAllocator
+	brokerEpoch  atomic.Int64 // current registration's epoch; 0 before the first registration
+	hbFenced     atomic.Bool  // the controller says (or silence implies) this broker is fenced
+	shuttingDown atomic.Bool  // controlled shutdown in progress
+	changed      broadcast    // cluster state changed (image applied, registration, fencing)
+	hintTurn     atomic.Uint32
+	kick         chan struct{}
+
+	identMu          sync.Mutex
+	ident            raftlog.Identity // empty ClusterID until stored
+	freshIncarnation [16]byte         // incarnation drawn for a fresh data dir, persisted on registration
 
 	stopping chan struct{} // closed when Shutdown starts: wakes long polls, stops background work
 	connWG   sync.WaitGroup
@@ -90,6 +108,8 @@ func New(cfg Config) (*Node, error) {
 		copier:   copier,
 		stopping: make(chan struct{}),
 		conns:    map[*conn]struct{}{},
+		kick:     make(chan struct{}, 1),
+		pids:     newPIDAllocator(),
 	}
 	if cfg.Client.Enabled() {
 		if n.tlsConf, err = loadTLS(cfg.ClientTLS); err != nil {
@@ -102,12 +122,8 @@ func New(cfg Config) (*Node, error) {
 
 func (n *Node) registry() *registry { return n.reg.Load() }
 
-// ClusterID returns the cluster id persisted in the data dir (empty before Start).
-func (n *Node) ClusterID() string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.ident.ClusterID
-}
+// ClusterID returns the cluster id stored in the data dir (empty until the broker first registered).
+func (n *Node) ClusterID() string { return n.identity().ClusterID }
 
 // Addrs returns the bound listener addresses; valid after Start returned nil.
 func (n *Node) Addrs() Addrs {
@@ -131,6 +147,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			n.state = stateStopped
 			close(n.stopping)
 			n.closeListenersLocked()
+			n.stopCluster(false)
 			if r := n.reg.Load(); r != nil {
 				_ = r.closeAll()
 			}
@@ -139,26 +156,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
-	store, err := newFileMetaStore(n.cfg.DataDir)
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	if n.ident, err = store.identity(n.cfg.NodeID); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	n.ids, err = producerstate.OpenIDAllocator(filepath.Join(n.cfg.DataDir, "meta"),
-		producerstate.AllocatorConfig{BlockSize: 1000, Logger: n.lg})
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	reg, err := openRegistry(n.cfg.DataDir, n.cfg.Log, store, n.lg)
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
+	reg := newRegistry(n.cfg.DataDir, n.cfg.Log, n.cfg.NodeID, n.lg)
 	n.reg.Store(reg)
-	if err := ctx.Err(); err != nil {
-		return err
-	}
 
 	if n.cfg.Client.Enabled() {
 		l, err := n.listen("client", n.cfg.Client, true)
@@ -180,8 +179,26 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("node: http listener: %w", err)
 		}
 		n.httpLn = ln
-		n.httpSrv = n.newHTTPServer()
 		n.addrs.HTTP = ln.Addr().String()
+	}
+	if err := n.startCluster(ctx); err != nil {
+		return err
+	}
+	if n.singleVoter() {
+		// One voter: the metadata is local, so Start returns with every stored topic open and led.
+		wctx := ctx
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			wctx, cancel = context.WithTimeout(ctx, max(30*time.Second, 5*n.cfg.SessionTimeout))
+			defer cancel()
+		}
+		if err := n.waitFor(wctx, n.caughtUp); err != nil {
+			return fmt.Errorf("node: waiting for the metadata log: %w", err)
+		}
+	}
+	if n.httpLn != nil {
+		ln := n.httpLn
+		n.httpSrv = n.newHTTPServer()
 		n.bgWG.Add(1)
 		go func() {
 			defer n.bgWG.Done()
@@ -203,8 +220,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.maintenance()
 	}()
 	n.ready.Store(true)
-	n.lg.Info("node started", "cluster_id", n.ident.ClusterID, "client", n.addrs.Client,
-		"client_plain", n.addrs.ClientPlain, "http", n.addrs.HTTP, "topics", len(reg.all()))
+	n.lg.Info("node started", "cluster_id", n.ClusterID(), "client", n.addrs.Client,
+		"client_plain", n.addrs.ClientPlain, "http", n.addrs.HTTP, "internal", n.addrs.Internal,
+		"gossip", n.addrs.Gossip, "voters", n.cfg.voters(), "topics", len(reg.all()))
 	return nil
 }
 
@@ -306,6 +324,16 @@ func (n *Node) closeListenersLocked() {
 // ctx's error is returned. Calling Shutdown again, or before Start, is a no-op.
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
+	started := n.state == stateStarted
+	n.mu.Unlock()
+	var csErr error
+	if started {
+		csErr = n.controlledShutdown(ctx)
+		if csErr != nil {
+			n.lg.Warn("controlled shutdown incomplete; stopping anyway", "err", csErr)
+		}
+	}
+	n.mu.Lock()
 	if n.state != stateStarted {
 		n.state = stateStopped
 		n.mu.Unlock()
@@ -350,6 +378,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		cancel()
 	}
 	n.bgWG.Wait()
+	n.stopCluster(true)
 	if r := n.reg.Load(); r != nil {
 		if err := r.closeAll(); err != nil {
 			errs = append(errs, err)
@@ -409,4 +438,48 @@ func loadTLS(f TLSFiles) (*tls.Config, error) {
 		}
 	}
 	return conf, nil
+}
+
+// singleVoter reports a one-voter metadata quorum that is this node.
+func (n *Node) singleVoter() bool {
+	v := n.cfg.voters()
+	return len(v) == 1 && v[0] == n.cfg.NodeID
+}
+
+// caughtUp reports readiness of the metadata plane: a raft leader is known, this broker's current
+// registration is in the image and unfenced, and the local replicas reflect the newest applied image.
+func (n *Node) caughtUp() bool {
+	if n.raft == nil || n.raft.LeaderID() == 0 {
+		return false
+	}
+	img := n.mm.Image()
+	return n.mayLead(img) && n.registry().image().Index() == img.Index()
+}
+
+// kill stops the node abruptly, as a crash would (test hook): no controlled shutdown, no gossip
+// leave; listeners and connections are closed, the raft, gossip, heartbeat and reconciler
+// goroutines cancelled and the logs closed.
+func (n *Node) kill() {
+	n.mu.Lock()
+	if n.state != stateStarted {
+		n.mu.Unlock()
+		return
+	}
+	n.state = stateStopped
+	n.ready.Store(false)
+	close(n.stopping)
+	n.closeListenersLocked()
+	for c := range n.conns {
+		c.nc.Close()
+	}
+	n.mu.Unlock()
+	n.stopCluster(false)
+	n.connWG.Wait()
+	if n.httpSrv != nil {
+		n.httpSrv.Close()
+	}
+	n.bgWG.Wait()
+	if r := n.reg.Load(); r != nil {
+		_ = r.closeAll()
+	}
 }

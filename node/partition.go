@@ -12,11 +12,13 @@ import (
 	"github.com/sluice-io/sluice/segment"
 )
 
-// leaderEpoch is the epoch this single node stamps on every batch and reports in Metadata. It becomes
-// a raft-assigned value with replication.
-const leaderEpoch int32 = 0
+// role is a replica's role as the metadata image assigns it.
+type role struct {
+	leader bool  // this node leads the partition in epoch
+	epoch  int32 // the partition's current leader epoch in the image
+}
 
-// partition is one partition this node leads.
+// partition is one partition replica hosted by this node (leader or follower).
 //
 // Writers (Produce) serialise on mu, which guards the append path and the producer state. Readers
 // (Fetch, ListOffsets, Metadata) never take mu: they load hw atomically and read the log, whose reads
@@ -38,9 +40,46 @@ type partition struct {
 	snapMu       sync.Mutex // serialises snapshot file operations
 	lastSnapshot int64      // guarded by snapMu; log end offset of the last snapshot written (-1 = none)
 
+	// role is set by the metadata reconciler (under mu, after AssignEpoch) and read lock-free by
+	// Fetch, ListOffsets and OffsetForLeaderEpoch; Produce re-checks it under mu.
+	role atomic.Pointer[role]
+
 	mu        sync.Mutex
 	producers *producerstate.State // guarded by mu
 	closed    bool                 // guarded by mu
+}
+
+// currentRole returns the replica's role (follower in epoch -1 before the first assignment).
+func (p *partition) currentRole() role {
+	if r := p.role.Load(); r != nil {
+		return *r
+	}
+	return role{epoch: -1}
+}
+
+// becomeLeader records (epoch -> log end offset) in the log's epoch cache, then accepts writes
+// stamped with epoch. Holding mu orders it against in-flight appends of an older role.
+func (p *partition) becomeLeader(epoch int32) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	if err := p.log.AssignEpoch(epoch, p.log.LogEndOffset()); err != nil {
+		return err
+	}
+	p.role.Store(&role{leader: true, epoch: epoch})
+	// Without replication yet, every record a leader holds is committed.
+	p.advanceHW(p.log.LogEndOffset())
+	return nil
+}
+
+// becomeFollower stops accepting writes.
+func (p *partition) becomeFollower(epoch int32) {
+	p.mu.Lock()
+	p.role.Store(&role{epoch: epoch})
+	p.mu.Unlock()
+	p.signal.Notify()
 }
 
 // openPartition opens (recovering) the log in dir and rebuilds the producer state from the newest
@@ -84,6 +123,11 @@ func (p *partition) append(batch []byte, h segment.Header) (appendResult, error)
 		p.mu.Unlock()
 		return appendResult{}, ErrClosed
 	}
+	r := p.currentRole()
+	if !r.leader {
+		p.mu.Unlock()
+		return appendResult{}, fmt.Errorf("%w: %s-%d", ErrNotLeader, p.topic, p.index)
+	}
 	meta := batchMeta(h)
 	dup, err := p.producers.Check(meta)
 	if err != nil {
@@ -99,7 +143,7 @@ func (p *partition) append(batch []byte, h segment.Header) (appendResult, error)
 		}
 		return appendResult{baseOffset: dup.FirstOffset, logStartOffset: p.log.LogStartOffset(), duplicate: true}, nil
 	}
-	info, pending, err := p.log.AppendPending(batch, leaderEpoch)
+	info, pending, err := p.log.AppendPending(batch, r.epoch)
 	if err != nil {
 		p.mu.Unlock()
 		return appendResult{}, err
@@ -166,8 +210,9 @@ func (p *partition) epochAt(offset int64) int32 {
 	return epoch
 }
 
-// checkLeaderEpoch applies Kafka's fencing of a client-supplied current leader epoch (-1 = not sent).
-func checkLeaderEpoch(current int32) error {
+// checkLeaderEpoch applies Kafka's fencing of a client-supplied current leader epoch (-1 = not sent)
+// against the partition's epoch in the image.
+func checkLeaderEpoch(current, leaderEpoch int32) error {
 	switch {
 	case current < 0 || current == leaderEpoch:
 		return nil

@@ -21,11 +21,14 @@ const (
 	cfgDurability        = "sluice.durability" // never | interval | always
 	cfgTimestampType     = "message.timestamp.type"
 	cfgCleanupPolicy     = "cleanup.policy"
+	// cfgUncleanElection lets the controller elect an out-of-sync replica when no ISR member is
+	// alive (data loss for availability). Default false.
+	cfgUncleanElection = "unclean.leader.election.enable"
 )
 
 var topicConfigKeys = []string{
 	cfgCleanupPolicy, cfgMaxMessageBytes, cfgTimestampType, cfgMinInsyncReplicas,
-	cfgRetentionBytes, cfgRetentionMs, cfgSegmentBytes, cfgSegmentMs, cfgDurability,
+	cfgRetentionBytes, cfgRetentionMs, cfgSegmentBytes, cfgSegmentMs, cfgDurability, cfgUncleanElection,
 }
 
 // topicConfig is a topic's effective settings: the node defaults overridden by the topic's explicit
@@ -99,6 +102,10 @@ func parseTopicConfig(base segment.Config, set map[string]string) (topicConfig, 
 			if v != "delete" {
 				return tc, bad(k, v, "only delete is supported")
 			}
+		case cfgUncleanElection:
+			if v != "true" && v != "false" {
+				return tc, bad(k, v, "want true or false")
+			}
 		default:
 			return tc, fmt.Errorf("%w: unknown topic config %q", ErrInvalidTopicConfig, k)
 		}
@@ -153,6 +160,8 @@ func (tc topicConfig) value(k string) string {
 		return "CreateTime"
 	case cfgCleanupPolicy:
 		return "delete"
+	case cfgUncleanElection:
+		return "false"
 	}
 	return ""
 }

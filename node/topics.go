@@ -6,22 +6,31 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
+	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/segment"
 )
 
-// topic is an immutable view of one topic. Adding partitions replaces the *topic in the registry;
-// holders of an old pointer keep a consistent (older) view.
+// topicID is a topic UUID; the zero value means "no id" on the wire and is never assigned.
+type topicID = meta.TopicID
+
+// topic is an immutable view of one topic in one metadata image: its partitions' replication state
+// and the local replicas this node hosts. Every applied image change builds new views; holders of an
+// old pointer keep a consistent (older) view.
 type topic struct {
 	name  string
 	id    topicID
 	cfg   topicConfig
-	parts []*partition
+	parts []*partition     // local replica per partition; nil where this node hosts none
+	state []meta.Partition // replication state per partition, from the image
 }
 
+// partition returns the local replica of partition i, or nil.
 func (t *topic) partition(i int32) *partition {
 	if i < 0 || int(i) >= len(t.parts) {
 		return nil
@@ -29,22 +38,58 @@ func (t *topic) partition(i int32) *partition {
 	return t.parts[i]
 }
 
-func (t *topic) record() topicRecord {
-	return topicRecord{Name: t.name, ID: t.id, Partitions: int32(len(t.parts)), Configs: t.cfg.set}
+// numPartitions is the topic's partition count in the image.
+func (t *topic) numPartitions() int32 { return int32(len(t.state)) }
+
+// leaderFor returns the local replica of partition i if this node leads it, after Kafka's check of
+// the client's current leader epoch (-1 = not sent) against the image's.
+func (t *topic) leaderFor(i, currentEpoch int32) (*partition, error) {
+	if i < 0 || i >= t.numPartitions() {
+		return nil, fmt.Errorf("%w: %s-%d", ErrUnknownTopic, t.name, i)
+	}
+	if err := checkLeaderEpoch(currentEpoch, t.state[i].LeaderEpoch); err != nil {
+		return nil, err
+	}
+	p := t.parts[i]
+	if p == nil || !p.currentRole().leader {
+		return nil, fmt.Errorf("%w: %s-%d (leader %d)", ErrNotLeader, t.name, i, t.state[i].Leader)
+	}
+	return p, nil
 }
 
-// registry owns the topics and their partitions. Lookups take a read lock; changes (create, delete,
-// add partitions) are serialised by the write lock and persisted through the metadata store before
-// they become visible.
+// registryView is the published, immutable topic index of one image.
+type registryView struct {
+	img    *meta.Image
+	byName map[string]*topic
+	byID   map[topicID]*topic
+}
+
+// partKey names a replica: topic id and partition.
+type partKey struct {
+	id  topicID
+	idx int32
+}
+
+// registry turns the metadata image into local replicas. apply (called by one goroutine at a time:
+// Start, then the metadata reconciler) opens, re-roles and deletes replicas; lookups read the
+// published view without locking.
 type registry struct {
 	dataDir string
 	base    segment.Config
-	store   *fileMetaStore
+	nodeID  int32
 	lg      *slog.Logger
 
-	mu     sync.RWMutex
-	byName map[string]*topic
-	byID   map[topicID]*topic
+	view atomic.Pointer[registryView]
+
+	mu     sync.Mutex // guards local and closed
+	local  map[partKey]*partition
+	closed bool
+}
+
+func newRegistry(dataDir string, base segment.Config, nodeID int32, lg *slog.Logger) *registry {
+	r := &registry{dataDir: dataDir, base: base, nodeID: nodeID, lg: lg, local: map[partKey]*partition{}}
+	r.view.Store(&registryView{byName: map[string]*topic{}, byID: map[topicID]*topic{}})
+	return r
 }
 
 // validateTopicName applies Kafka's rules: 1..249 characters of [a-zA-Z0-9._-], not "." or "..".
@@ -65,73 +110,6 @@ func (r *registry) partitionDir(topic string, i int32) string {
 	return filepath.Join(r.dataDir, topic+"-"+strconv.Itoa(int(i)))
 }
 
-// open loads the stored topics, removes partition directories the metadata no longer lists (a delete
-// interrupted by a crash) and opens every partition.
-func openRegistry(dataDir string, base segment.Config, store *fileMetaStore, lg *slog.Logger) (*registry, error) {
-	r := &registry{dataDir: dataDir, base: base, store: store, lg: lg,
-		byName: map[string]*topic{}, byID: map[topicID]*topic{}}
-	recs, existed, err := store.load()
-	if err != nil {
-		return nil, err
-	}
-	known := map[string]int32{}
-	for _, rec := range recs {
-		known[rec.Name] = rec.Partitions
-	}
-	if err := r.removeOrphans(known, existed); err != nil {
-		return nil, err
-	}
-	for _, rec := range recs {
-		cfg, err := parseTopicConfig(base, rec.Configs)
-		if err != nil {
-			r.closeAll()
-			return nil, fmt.Errorf("topic %q: stored config: %w", rec.Name, err)
-		}
-		t := &topic{name: rec.Name, id: rec.ID, cfg: cfg}
-		for i := range rec.Partitions {
-			p, err := openPartition(r.partitionDir(rec.Name, i), rec.Name, i, cfg, lg)
-			if err != nil {
-				closeParts(t.parts)
-				r.closeAll()
-				return nil, err
-			}
-			t.parts = append(t.parts, p)
-		}
-		r.byName[t.name], r.byID[t.id] = t, t
-	}
-	return r, nil
-}
-
-// removeOrphans deletes <topic>-<n> directories that the metadata does not list. Without a
-// topics.json at all, existing partition directories mean lost metadata: refuse to start rather than
-// delete data.
-func (r *registry) removeOrphans(known map[string]int32, metaExisted bool) error {
-	entries, err := os.ReadDir(r.dataDir)
-	if err != nil {
-		return fmt.Errorf("read data dir: %w", err)
-	}
-	for _, e := range entries {
-		if !e.IsDir() || e.Name() == "meta" {
-			continue
-		}
-		name, idx, ok := parsePartitionDir(e.Name())
-		if !ok {
-			continue
-		}
-		if n, listed := known[name]; listed && idx < n {
-			continue
-		}
-		if !metaExisted {
-			return fmt.Errorf("data dir has partition directory %q but no meta/topics.json: refusing to start", e.Name())
-		}
-		r.lg.Warn("removing partition directory of a deleted topic", "dir", e.Name())
-		if err := os.RemoveAll(filepath.Join(r.dataDir, e.Name())); err != nil {
-			return fmt.Errorf("remove orphan %s: %w", e.Name(), err)
-		}
-	}
-	return nil
-}
-
 func parsePartitionDir(dir string) (string, int32, bool) {
 	i := strings.LastIndexByte(dir, '-')
 	if i <= 0 {
@@ -147,210 +125,187 @@ func parsePartitionDir(dir string) (string, int32, bool) {
 	return dir[:i], int32(n), true
 }
 
-func (r *registry) get(name string) *topic {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.byName[name]
-}
+func (r *registry) get(name string) *topic { return r.view.Load().byName[name] }
 
-func (r *registry) getByID(id topicID) *topic {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.byID[id]
-}
+func (r *registry) getByID(id topicID) *topic { return r.view.Load().byID[id] }
+
+// image is the metadata image the current view was built from.
+func (r *registry) image() *meta.Image { return r.view.Load().img }
 
 // all returns every topic (unordered).
 func (r *registry) all() []*topic {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]*topic, 0, len(r.byName))
-	for _, t := range r.byName {
+	v := r.view.Load()
+	out := make([]*topic, 0, len(v.byName))
+	for _, t := range v.byName {
 		out = append(out, t)
 	}
 	return out
 }
 
-func (r *registry) recordsLocked() []topicRecord {
-	recs := make([]topicRecord, 0, len(r.byName))
-	for _, t := range r.byName {
-		recs = append(recs, t.record())
-	}
-	return recs
-}
-
-// createSpec is a validated CreateTopics entry.
-type createSpec struct {
-	name       string
-	partitions int32
-	configs    map[string]string
-}
-
-// checkCreate validates a topic creation without performing it (CreateTopics validateOnly).
-func (r *registry) checkCreate(s createSpec) (topicConfig, error) {
-	if err := validateTopicName(s.name); err != nil {
-		return topicConfig{}, err
-	}
-	if s.partitions < 1 {
-		return topicConfig{}, fmt.Errorf("%w: %d partitions", ErrInvalidPartitions, s.partitions)
-	}
-	cfg, err := parseTopicConfig(r.base, s.configs)
-	if err != nil {
-		return topicConfig{}, err
-	}
-	if r.get(s.name) != nil {
-		return topicConfig{}, fmt.Errorf("%w: %q", ErrTopicExists, s.name)
-	}
-	return cfg, nil
-}
-
-// create creates a topic: partition directories first, then the metadata record (a crash in between
-// leaves directories that the next start removes as orphans).
-func (r *registry) create(s createSpec) (*topic, error) {
-	cfg, err := r.checkCreate(s)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.byName[s.name] != nil {
-		return nil, fmt.Errorf("%w: %q", ErrTopicExists, s.name)
-	}
-	t := &topic{name: s.name, id: newTopicID(), cfg: cfg}
-	for i := range s.partitions {
-		dir := r.partitionDir(s.name, i)
-		if err := os.RemoveAll(dir); err != nil { // leftovers of an earlier topic of this name
-			deleteParts(t.parts)
-			return nil, fmt.Errorf("create %q: %w", s.name, err)
-		}
-		p, err := openPartition(dir, s.name, i, cfg, r.lg)
-		if err != nil {
-			deleteParts(t.parts)
-			return nil, fmt.Errorf("create %q: %w", s.name, err)
-		}
-		t.parts = append(t.parts, p)
-	}
-	if err := r.store.save(append(r.recordsLocked(), t.record())); err != nil {
-		deleteParts(t.parts)
-		return nil, err
-	}
-	r.byName[t.name], r.byID[t.id] = t, t
-	r.lg.Info("topic created", "topic", t.name, "topic_id", t.id.String(), "partitions", len(t.parts))
-	return t, nil
-}
-
-// delete removes a topic from the metadata, then closes and deletes its partitions. The deletion of
-// the files happens outside the registry lock: it waits for in-flight fetches to release their views.
-func (r *registry) delete(t *topic) error {
-	r.mu.Lock()
-	cur := r.byName[t.name]
-	if cur == nil || cur.id != t.id {
-		r.mu.Unlock()
-		return fmt.Errorf("%w: %q", ErrUnknownTopic, t.name)
-	}
-	delete(r.byName, cur.name)
-	delete(r.byID, cur.id)
-	if err := r.store.save(r.recordsLocked()); err != nil {
-		r.byName[cur.name], r.byID[cur.id] = cur, cur
-		r.mu.Unlock()
-		return err
-	}
-	r.mu.Unlock()
-	var errs []error
-	for _, p := range cur.parts {
-		if err := p.delete(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	r.lg.Info("topic deleted", "topic", cur.name, "topic_id", cur.id.String())
-	if err := errors.Join(errs...); err != nil {
-		// The metadata no longer lists the topic: leftovers are removed on the next start.
-		r.lg.Warn("deleting partition directories", "topic", cur.name, "err", err)
-	}
-	return nil
-}
-
-// checkAddPartitions validates growing t to count partitions.
-func checkAddPartitions(t *topic, count int32) error {
-	if count <= int32(len(t.parts)) {
-		return fmt.Errorf("%w: topic %q has %d partitions, requested %d (partitions can only be added)",
-			ErrInvalidPartitions, t.name, len(t.parts), count)
-	}
-	return nil
-}
-
-// addPartitions grows a topic to count partitions.
-func (r *registry) addPartitions(name string, count int32) (*topic, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cur := r.byName[name]
-	if cur == nil {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
-	}
-	if err := checkAddPartitions(cur, count); err != nil {
-		return nil, err
-	}
-	next := &topic{name: cur.name, id: cur.id, cfg: cur.cfg, parts: append([]*partition(nil), cur.parts...)}
-	var added []*partition
-	for i := int32(len(cur.parts)); i < count; i++ {
-		dir := r.partitionDir(name, i)
-		if err := os.RemoveAll(dir); err != nil {
-			deleteParts(added)
-			return nil, err
-		}
-		p, err := openPartition(dir, name, i, cur.cfg, r.lg)
-		if err != nil {
-			deleteParts(added)
-			return nil, err
-		}
-		added = append(added, p)
-	}
-	next.parts = append(next.parts, added...)
-	r.byName[name], r.byID[next.id] = next, next
-	if err := r.store.save(r.recordsLocked()); err != nil {
-		r.byName[name], r.byID[cur.id] = cur, cur
-		deleteParts(added)
-		return nil, err
-	}
-	r.lg.Info("partitions added", "topic", name, "partitions", count)
-	return next, nil
-}
-
-// partitions returns every partition of every topic.
+// partitions returns every local replica.
 func (r *registry) partitions() []*partition {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	var out []*partition
-	for _, t := range r.byName {
-		out = append(out, t.parts...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*partition, 0, len(r.local))
+	for _, p := range r.local {
+		out = append(out, p)
 	}
 	return out
 }
 
-// closeAll closes every partition (shutdown). Topics stay listed; the registry is unusable after.
-func (r *registry) closeAll() error {
+// wanted is a replica the image assigns to this node.
+type wanted struct {
+	topic string
+	cfg   topicConfig
+	state meta.Partition
+}
+
+// apply reconciles the local replicas with img: replicas the image no longer assigns here are
+// closed and deleted, new ones opened (an existing directory of the same topic id is recovered, one
+// left by an older topic of the same name is replaced), and each replica takes the role the image
+// gives it: leader (epoch recorded in the log before the first write) or follower. fenced makes
+// every replica a follower (a fenced or zombie broker must not lead). removeOrphans also deletes
+// partition directories the image does not assign here (used once the image has caught up at start,
+// for deletes that happened while the node was down). Topic views are published at the end.
+func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	want := map[partKey]wanted{}
+	cfgs := map[topicID]topicConfig{}
+	for _, t := range img.Topics() {
+		cfg, err := parseTopicConfig(r.base, t.Configs)
+		if err != nil {
+			// The proposer validated the configs; a node with other defaults may still refuse one.
+			r.lg.Warn("topic config from metadata refused; using defaults", "topic", t.Name, "err", err)
+			cfg, _ = parseTopicConfig(r.base, nil)
+		}
+		cfgs[t.ID] = cfg
+		for i, ps := range t.Partitions {
+			if slices.Contains(ps.Replicas, r.nodeID) {
+				want[partKey{t.ID, int32(i)}] = wanted{topic: t.Name, cfg: cfg, state: ps}
+			}
+		}
+	}
 	var errs []error
-	for _, t := range r.byName {
-		if err := closeParts(t.parts); err != nil {
+	for k, p := range r.local {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		delete(r.local, k)
+		if err := p.delete(); err != nil {
+			errs = append(errs, err)
+		}
+		r.lg.Info("replica deleted", "topic", p.topic, "partition", p.index)
+	}
+	if removeOrphans {
+		if err := r.removeOrphans(want); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	for k, w := range want {
+		p := r.local[k]
+		if p == nil {
+			var err error
+			if p, err = r.openReplica(k, w); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			r.local[k] = p
+		}
+		lead := w.state.Leader == r.nodeID && !fenced
+		cur := p.currentRole()
+		switch {
+		case lead && (!cur.leader || cur.epoch != w.state.LeaderEpoch):
+			if err := p.becomeLeader(w.state.LeaderEpoch); err != nil {
+				errs = append(errs, fmt.Errorf("become leader of %s-%d: %w", w.topic, k.idx, err))
+				p.becomeFollower(w.state.LeaderEpoch)
+				continue
+			}
+			p.lg.Info("became leader", "leader_epoch", w.state.LeaderEpoch, "log_end_offset", p.log.LogEndOffset())
+		case !lead && (cur.leader || cur.epoch != w.state.LeaderEpoch):
+			p.becomeFollower(w.state.LeaderEpoch)
+			p.lg.Info("became follower", "leader", w.state.Leader, "leader_epoch", w.state.LeaderEpoch)
+		}
+	}
+	v := &registryView{img: img, byName: map[string]*topic{}, byID: map[topicID]*topic{}}
+	for _, mt := range img.Topics() {
+		t := &topic{name: mt.Name, id: mt.ID, cfg: cfgs[mt.ID], state: mt.Partitions,
+			parts: make([]*partition, len(mt.Partitions))}
+		for i := range mt.Partitions {
+			t.parts[i] = r.local[partKey{mt.ID, int32(i)}]
+		}
+		v.byName[t.name], v.byID[t.id] = t, t
+	}
+	r.view.Store(v)
 	return errors.Join(errs...)
 }
 
-func closeParts(ps []*partition) error {
+// partitionMetaFile ties a partition directory to its topic id, so that a directory left by a
+// deleted topic is never mistaken for a new topic of the same name.
+const partitionMetaFile = "partition.metadata"
+
+func (r *registry) openReplica(k partKey, w wanted) (*partition, error) {
+	dir := r.partitionDir(w.topic, k.idx)
+	want := "version: 0\ntopic_id: " + k.id.String() + "\n"
+	b, err := os.ReadFile(filepath.Join(dir, partitionMetaFile))
+	switch {
+	case err == nil && string(b) != want:
+		r.lg.Warn("replacing partition directory of an older topic", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, fmt.Errorf("replace %s: %w", dir, err)
+		}
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open %s: %w", dir, err)
+	}
+	if string(b) != want {
+		if err := writeFileAtomic(dir, partitionMetaFile, []byte(want)); err != nil {
+			return nil, fmt.Errorf("open %s: %w", dir, err)
+		}
+	}
+	return openPartition(dir, w.topic, k.idx, w.cfg, r.lg)
+}
+
+// removeOrphans deletes <topic>-<n> directories that want does not list.
+func (r *registry) removeOrphans(want map[partKey]wanted) error {
+	keep := map[string]bool{}
+	for k, w := range want {
+		keep[filepath.Base(r.partitionDir(w.topic, k.idx))] = true
+	}
+	entries, err := os.ReadDir(r.dataDir)
+	if err != nil {
+		return fmt.Errorf("read data dir: %w", err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || keep[e.Name()] {
+			continue
+		}
+		if _, _, ok := parsePartitionDir(e.Name()); !ok {
+			continue
+		}
+		r.lg.Warn("removing partition directory the metadata does not assign here", "dir", e.Name())
+		if err := os.RemoveAll(filepath.Join(r.dataDir, e.Name())); err != nil {
+			return fmt.Errorf("remove orphan %s: %w", e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// closeAll closes every replica (shutdown); the registry refuses apply afterwards.
+func (r *registry) closeAll() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
 	var errs []error
-	for _, p := range ps {
+	for _, p := range r.local {
 		if err := p.close(); err != nil {
 			errs = append(errs, fmt.Errorf("close %s-%d: %w", p.topic, p.index, err))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func deleteParts(ps []*partition) {
-	for _, p := range ps {
-		_ = p.delete() // best effort cleanup of a failed create; orphans are removed on the next start
-	}
 }

@@ -66,6 +66,8 @@ flags:
 	fs.Var(sizeFlag{&rawChunk}, "raw-chunk", "bytes per pread/write call in the raw baselines")
 	fs.DurationVar(&cfg.PhaseTimeout, "phase-timeout", cfg.PhaseTimeout, "give up on a phase after this long")
 	fs.StringVar(&cfg.Binary, "broker-binary", "", "sluice executable to start brokers from (default: this binary)")
+	var brokerArgs stringList
+	fs.Var(&brokerArgs, "broker-arg", "extra argument for every broker command line (repeatable, e.g. --broker-arg=--log.segment-bytes=268435456)")
 	fs.StringVar(&cfg.WorkDir, "work-dir", "", "directory for data, certificates and broker logs (default: a temporary one)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary work dir")
 	jsonPath := fs.String("json", "", "write the figures as JSON to this file")
@@ -80,6 +82,7 @@ flags:
 		return usagef("bench takes no arguments, got %q", pos)
 	}
 	cfg.BatchBytes, cfg.FetchMaxBytes, cfg.RawChunk = int(batch), int32(min(fetchMax, 1<<30)), int(rawChunk)
+	cfg.BrokerArgs = brokerArgs
 	if cfg.Binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -96,11 +99,7 @@ flags:
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
 		rep.Command = "sluice bench " + strings.Join(args, " ")
-		if len(rep.Results) > 0 {
-			if terr := rep.WriteTable(os.Stdout); terr != nil && err == nil {
-				err = terr
-			}
-		}
+		// Files first: a closed stdout (| head) must not lose them.
 		if *jsonPath != "" {
 			if jerr := rep.WriteJSON(*jsonPath); jerr != nil && err == nil {
 				err = jerr
@@ -109,6 +108,11 @@ flags:
 		if *svgPath != "" && len(rep.Results) > 0 {
 			if serr := rep.WriteSVG(*svgPath, *goal); serr != nil && err == nil {
 				err = serr
+			}
+		}
+		if len(rep.Results) > 0 {
+			if terr := rep.WriteTable(os.Stdout); terr != nil && err == nil {
+				err = terr
 			}
 		}
 	}

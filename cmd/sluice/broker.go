@@ -76,6 +76,7 @@ func brokerFlags(fs *flag.FlagSet, cfg *node.Config, lf *logFlags) {
 	fs.Var(durabilityFlag{&cfg.Log.Durability}, "log.durability", "when appends reach the disk: never (page cache; replication protects), interval, always (fdatasync before ack)")
 	fs.DurationVar(&cfg.Log.FlushInterval, "log.flush-interval", cfg.Log.FlushInterval, "fsync period for --log.durability=interval")
 
+	clusterFlags(fs, cfg)
 	lf.register(fs)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluice-io/sluice/internal/certs"
 	"github.com/sluice-io/sluice/internal/clusterfile"
+	"github.com/sluice-io/sluice/internal/link"
 )
 
 // Port layout of a dev cluster: node i (1-based) uses basePort+10*(i-1)
@@ -27,8 +28,14 @@ const (
 	portPlain = iota
 	portTLS
 	portHTTP
+	portInternal
+	portGossip
 	portStride = 10
 )
+
+// devVoters is how many of the dev cluster's nodes vote in raft; the rest
+// follow the metadata log as learners.
+const devVoters = 3
 
 func runDev(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
@@ -41,9 +48,9 @@ flags:
 `)
 		fs.PrintDefaults()
 	}
-	nodes := fs.Int("nodes", 1, "number of broker processes")
+	nodes := fs.Int("nodes", 3, "number of broker processes (the first three are raft voters)")
 	dataDir := fs.String("data-dir", defaultDevDir, "where node data, TLS material and cluster.json live")
-	basePort := fs.Int("base-port", 9092, "first node's plaintext port; node i adds 10*(i-1); TLS is +1, HTTP +2")
+	basePort := fs.Int("base-port", 9092, "first node's plaintext port; node i adds 10*(i-1); TLS is +1, HTTP +2, internal +3, gossip +4")
 	fresh := fs.Bool("fresh", false, "delete the data directory first")
 	partitions := fs.Int("default-partitions", 1, "partitions of auto-created topics")
 	var lf logFlags
@@ -106,12 +113,27 @@ flags:
 		}
 	}
 
+	secretFile := filepath.Join(dir, "cluster.secret")
+	if _, err := os.Stat(secretFile); err != nil {
+		if _, err := link.GenerateSecretFile(secretFile); err != nil {
+			return err
+		}
+	}
+
 	cf := &clusterfile.File{
 		Version:        clusterfile.Version,
 		ClusterID:      clusterID,
 		CAFile:         files.CA,
 		ClientCertFile: files.ClientCert,
 		ClientKeyFile:  files.ClientKey,
+		SecretFile:     secretFile,
+	}
+	var voters, seeds []string
+	for i := 1; i <= *nodes; i++ {
+		if i <= devVoters {
+			voters = append(voters, strconv.Itoa(i))
+		}
+		seeds = append(seeds, hostPort(*basePort+portStride*(i-1)+portGossip))
 	}
 	for i := 1; i <= *nodes; i++ {
 		base := *basePort + portStride*(i-1)
@@ -122,9 +144,11 @@ flags:
 			ClientPlain: hostPort(base + portPlain),
 			Client:      hostPort(base + portTLS),
 			HTTP:        hostPort(base + portHTTP),
+			Internal:    hostPort(base + portInternal),
+			Gossip:      hostPort(base + portGossip),
 		}
 		n.LogFile = filepath.Join(n.DataDir, "broker.log")
-		for _, a := range []string{n.ClientPlain, n.Client, n.HTTP} {
+		for _, a := range []string{n.ClientPlain, n.Client, n.HTTP, n.Internal, n.Gossip} {
 			if err := portFree(a); err != nil {
 				return err
 			}
@@ -138,6 +162,11 @@ flags:
 			"--client.ca", files.CA,
 			"--client-plain.addr", n.ClientPlain,
 			"--http.addr", n.HTTP,
+			"--internal.addr", n.Internal,
+			"--gossip.addr", n.Gossip,
+			"--seeds", strings.Join(seeds, ","),
+			"--cluster-secret-file", secretFile,
+			"--initial-voters", strings.Join(voters, ","),
 			"--auto-create-topics=true",
 			"--default-partitions", strconv.Itoa(*partitions),
 			"--log-level", lf.level,
@@ -200,6 +229,7 @@ Sluice dev cluster %s: %d node(s) ready in %s
   bootstrap      %s (plaintext)
   CA file        %s
   metrics        http://%s/metrics
+  status         %[9]s cluster status
 
 Try it (in another terminal):
   %[9]s topic create demo --partitions 3

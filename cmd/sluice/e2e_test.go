@@ -130,7 +130,7 @@ func startDev(t *testing.T, nodes int) *devCluster {
 		signalled := false
 		for sc.Scan() {
 			d.out.WriteString(sc.Text() + "\n")
-			if !signalled && strings.Contains(sc.Text(), "ready in") {
+			if !signalled && strings.Contains(sc.Text(), "Ctrl-C stops the cluster") { // the banner's last line
 				ready <- nil
 				signalled = true
 			}

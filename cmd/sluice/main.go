@@ -5,6 +5,7 @@
 //	sluice topic    create | list | describe | delete
 //	sluice produce  write records (stdin lines, or --count/--size synthetic)
 //	sluice consume  read records (one value per line)
+//	sluice cluster  status of brokers, controller and partitions; replace-voter
 //	sluice bench    throughput of the fetch paths and produce, with raw baselines
 //
 // Client commands take --bootstrap host:port,...; without it they read the
@@ -34,6 +35,7 @@ func commands() []command {
 		{"topic", "create | list | describe | delete topics", runTopic},
 		{"produce", "produce records to a topic", runProduce},
 		{"consume", "consume records from a topic", runConsume},
+		{"cluster", "status | replace-voter", runCluster},
 		{"bench", "measure fetch and produce throughput against raw baselines", runBench},
 		{"version", "print the version", func(context.Context, []string) error { fmt.Println("sluice", version); return nil }},
 	}

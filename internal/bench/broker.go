@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -86,7 +88,7 @@ func startBroker(ctx context.Context, spec BrokerSpec) (*Broker, error) {
 	}
 	b := &Broker{PlainAddr: ports[0], TLSAddr: ports[1], HTTPAddr: ports[2], spec: spec, done: make(chan struct{})}
 	args := []string{"broker",
-		"--node-id", "0",
+		"--node-id", "1",
 		"--data-dir", spec.DataDir,
 		"--client-plain.addr", b.PlainAddr,
 		"--client.addr", b.TLSAddr,
@@ -156,6 +158,52 @@ func (b *Broker) waitReady(ctx context.Context, timeout time.Duration) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// FetchBytes scrapes /metrics for sluice_fetch_bytes_total{path="<path>"}:
+// the record bytes the broker has sent by that write path (sendfile, copy,
+// tls). A missing series reads as 0.
+func (b *Broker) FetchBytes(ctx context.Context, path string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTPAddr+"/metrics", nil)
+	if err != nil {
+		return 0, fmt.Errorf("bench: metrics: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("bench: metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("bench: metrics: %s", resp.Status)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return 0, fmt.Errorf("bench: metrics: %w", err)
+	}
+	return metricValue(body, `sluice_fetch_bytes_total{path="`+path+`"}`)
+}
+
+// metricValue finds the sample line starting with series in a Prometheus
+// text exposition and parses its value; 0 when absent.
+func metricValue(body []byte, series string) (float64, error) {
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		rest, ok := bytes.CutPrefix(line, []byte(series))
+		if !ok || len(rest) == 0 || rest[0] != ' ' {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) == 0 {
+			break
+		}
+		v, err := strconv.ParseFloat(string(f[0]), 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: metrics: %s: %w", series, err)
+		}
+		return v, nil
+	}
+	return 0, nil
 }
 
 // Pid returns the broker's process id.

@@ -19,6 +19,9 @@ type Config struct {
 	// raw-baseline files. Empty: a fresh directory under os.TempDir(),
 	// removed at the end unless Keep.
 	WorkDir string
+	// BrokerArgs are appended to every `broker` command line (after the
+	// benchmark's own flags, so they can override them).
+	BrokerArgs []string
 	// Keep leaves WorkDir in place.
 	Keep bool
 	// Size is how many bytes the produce phase writes (and so the range every

@@ -84,36 +84,39 @@ func TestRawFetchPeers(t *testing.T) {
 	files, total := rawFiles(t, 300<<10, 1<<20+17, 5)
 	f, cli := testTLS(t)
 	for _, mode := range []string{peerSendfile, peerCopy, peerTLS} {
-		t.Run(mode, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			p, err := testPeer(t, ctx, rawPeerSpec{Mode: mode, Files: files, Chunk: 64 << 10, ReadBuf: 256 << 10,
-				CertFile: f.ServerCert, KeyFile: f.ServerKey, TLS: cli})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			prog := newProgress(nil)
-			// minDuration 0: exactly one pass.
-			n, el, err := p.fetchRound(ctx, 0, 5, prog)
-			if err != nil {
-				t.Fatalf("one pass: %v", err)
-			}
-			if n != total || el <= 0 || prog.bytes.Load() != total {
-				t.Fatalf("one pass moved %d bytes in %v (progress %d), want %d", n, el, prog.bytes.Load(), total)
-			}
-			// The same connection again, bounded by the pass count.
-			n, _, err = p.fetchRound(ctx, time.Hour, 3, prog)
-			if err != nil || n != 3*total {
-				t.Fatalf("three passes: %d bytes, %v; want %d", n, err, 3*total)
-			}
-			if c, err := p.CPU(); err != nil || c < 0 {
-				t.Fatalf("peer CPU = %v, %v", c, err)
-			}
-			if err := p.Alive(); err != nil {
-				t.Fatal(err)
-			}
-		})
+		for _, conns := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/conns=%d", mode, conns), func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				p, err := testPeer(t, ctx, rawPeerSpec{Mode: mode, Files: files, Chunk: 64 << 10, ReadBuf: 256 << 10,
+					CertFile: f.ServerCert, KeyFile: f.ServerKey, TLS: cli, Conns: conns})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				prog := newProgress(nil)
+				// minDuration 0: exactly one pass.
+				n, el, err := p.fetchRound(ctx, 0, 5, prog)
+				if err != nil {
+					t.Fatalf("one pass: %v", err)
+				}
+				want := int64(conns) * total
+				if n != want || el <= 0 || prog.bytes.Load() != want {
+					t.Fatalf("one pass moved %d bytes in %v (progress %d), want %d", n, el, prog.bytes.Load(), want)
+				}
+				// The same connections again, bounded by the pass count.
+				n, _, err = p.fetchRound(ctx, time.Hour, 3, prog)
+				if err != nil || n != 3*want {
+					t.Fatalf("three passes: %d bytes, %v; want %d", n, err, 3*want)
+				}
+				if c, err := p.CPU(); err != nil || c < 0 {
+					t.Fatalf("peer CPU = %v, %v", c, err)
+				}
+				if err := p.Alive(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }
 
@@ -128,6 +131,8 @@ func TestRawPeerBadArgs(t *testing.T) {
 		{[]string{"--mode", "sendfile"}, true},
 		{[]string{"--mode", "sink"}, true},
 		{[]string{"--mode", "copy", "--file", "x", "--chunk", "0"}, true},
+		{[]string{"--mode", "copy", "--file", "x", "--conns", "0"}, true},
+		{[]string{"--mode", "sink", "--sink-file", "x", "--conns", "2"}, true},
 		{[]string{"--bogus"}, true},
 		{[]string{"--mode", "tls", "--file", "x", "--cert", "/nonexistent", "--key", "/nonexistent"}, false},
 		{[]string{"--mode", "copy", "--file", "/nonexistent"}, false},

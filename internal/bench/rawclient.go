@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -22,10 +23,10 @@ type rawPeer struct {
 	done      chan struct{}
 	waitErr   error
 	logPath   string
-	conn      net.Conn
-	rw        io.ReadWriter // conn, or the TLS client over it
-	passBytes int64         // bytes of one pass (fetch modes)
-	buf       []byte        // receive buffer, reused across rounds
+	conns     []net.Conn
+	rws       []io.ReadWriter // conns, or the TLS clients over them
+	bufs      [][]byte        // receive buffers, one per connection, reused across rounds
+	passBytes int64           // bytes of one pass (fetch modes)
 }
 
 // rawPeerSpec starts one raw peer.
@@ -38,13 +39,15 @@ type rawPeerSpec struct {
 	CertFile string // tls mode
 	KeyFile  string
 	TLS      *tls.Config // client side, tls mode
-	ReadBuf  int         // receive buffer (fetch modes)
+	ReadBuf  int         // receive buffer per connection (fetch modes)
+	Conns    int         // connections (fetch modes); 0 = 1
 	LogPath  string      // peer stderr
 }
 
 // startRawPeer starts the peer process, reads its address and connects.
 func startRawPeer(ctx context.Context, spec rawPeerSpec) (_ *rawPeer, err error) {
-	args := []string{"bench", "raw-peer", "--mode", spec.Mode, "--chunk", fmt.Sprint(spec.Chunk)}
+	nconns := max(spec.Conns, 1)
+	args := []string{"bench", "raw-peer", "--mode", spec.Mode, "--chunk", fmt.Sprint(spec.Chunk), "--conns", fmt.Sprint(nconns)}
 	for _, f := range spec.Files {
 		args = append(args, "--file", f)
 	}
@@ -99,23 +102,32 @@ func startRawPeer(ctx context.Context, spec rawPeerSpec) (_ *rawPeer, err error)
 	if _, err := fmt.Sscanf(line, "listening %s %d", &addr, &p.passBytes); err != nil || p.passBytes < 0 {
 		return nil, fmt.Errorf("bench: raw-peer said %q (%v); log: %s", line, err, logTail(spec.LogPath))
 	}
+	// Dial every connection before any TLS handshake: the peer accepts them
+	// all before it serves one.
 	d := net.Dialer{Timeout: 10 * time.Second}
-	p.conn, err = d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("bench: raw-peer dial: %w", err)
-	}
-	p.rw = p.conn
-	if spec.Mode == peerTLS {
-		tc := tls.Client(p.conn, spec.TLS)
-		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		if err := tc.HandshakeContext(hctx); err != nil {
-			return nil, fmt.Errorf("bench: raw-peer tls handshake: %w", err)
+	for range nconns {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("bench: raw-peer dial: %w", err)
 		}
-		p.rw = tc
+		p.conns = append(p.conns, c)
 	}
-	if spec.ReadBuf > 0 {
-		p.buf = make([]byte, spec.ReadBuf)
+	for _, c := range p.conns {
+		var rw io.ReadWriter = c
+		if spec.Mode == peerTLS {
+			tc := tls.Client(c, spec.TLS)
+			hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := tc.HandshakeContext(hctx)
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("bench: raw-peer tls handshake: %w", err)
+			}
+			rw = tc
+		}
+		p.rws = append(p.rws, rw)
+		if spec.ReadBuf > 0 {
+			p.bufs = append(p.bufs, make([]byte, spec.ReadBuf))
+		}
 	}
 	return p, nil
 }
@@ -139,9 +151,7 @@ func (p *rawPeer) Alive() error {
 // Close ends the connection, which ends the peer; it is killed if it does
 // not exit within 10s.
 func (p *rawPeer) Close() error {
-	if p.conn != nil {
-		p.conn.Close()
-	}
+	p.closeConns()
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
 	select {
@@ -153,70 +163,102 @@ func (p *rawPeer) Close() error {
 	return nil
 }
 
-// guard applies ctx to the connection: its deadline, and closing it when ctx
-// ends (which fails the peer too). The returned func undoes the latter.
-func (p *rawPeer) guard(ctx context.Context) func() bool {
-	if dl, ok := ctx.Deadline(); ok {
-		_ = p.conn.SetDeadline(dl)
-	} else {
-		_ = p.conn.SetDeadline(time.Time{})
+func (p *rawPeer) closeConns() {
+	for _, c := range p.conns {
+		c.Close()
 	}
-	return context.AfterFunc(ctx, func() { p.conn.Close() })
 }
 
-// fetchRound asks for passes over the peer's files and reads them into the
-// reused buffer, keeping one request ahead so the connection stays full,
-// until minDuration has passed (at least one pass, at most maxPasses). It
-// returns the bytes received and the elapsed time.
+// guard applies ctx to the connections: its deadline, and closing them when
+// ctx ends (which fails the peer too). The returned func undoes the latter.
+func (p *rawPeer) guard(ctx context.Context) func() bool {
+	dl, _ := ctx.Deadline() // zero: none
+	for _, c := range p.conns {
+		_ = c.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, p.closeConns)
+}
+
+// fetchRound asks for passes over the peer's files on every connection in
+// parallel and reads them into the reused buffers, keeping one request ahead
+// so each connection stays full, until minDuration has passed (at least one
+// pass per connection, at most maxPasses). It returns the bytes received
+// and the elapsed time until the last connection finished.
 func (p *rawPeer) fetchRound(ctx context.Context, minDuration time.Duration, maxPasses int, prog *progress) (int64, time.Duration, error) {
 	defer p.guard(ctx)()
-	req := []byte{'P'}
 	start := time.Now()
+	got := make([]int64, len(p.rws))
+	errs := make([]error, len(p.rws))
+	var wg sync.WaitGroup
+	for i := range p.rws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = p.passes(i, start, minDuration, maxPasses, prog)
+			if errs[i] != nil {
+				p.closeConns() // the others would wait for a peer that is failing
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var total int64
+	for _, n := range got {
+		total += n
+	}
+	return total, elapsed, errors.Join(errs...)
+}
+
+// passes runs the request/receive loop of one connection.
+func (p *rawPeer) passes(i int, start time.Time, minDuration time.Duration, maxPasses int, prog *progress) (int64, error) {
+	rw, buf := p.rws[i], p.bufs[i]
+	req := []byte{'P'}
 	requested, received := 0, 0
 	ask := func() error {
 		requested++
-		if _, err := p.rw.Write(req); err != nil {
+		if _, err := rw.Write(req); err != nil {
 			return fmt.Errorf("bench: raw request: %w", err)
 		}
 		return nil
 	}
 	if err := ask(); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if minDuration > 0 && maxPasses > 1 {
 		if err := ask(); err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 	var got int64
 	for received < requested {
 		for left := p.passBytes; left > 0; {
-			n, err := io.ReadFull(p.rw, p.buf[:min(int64(len(p.buf)), left)])
+			n, err := io.ReadFull(rw, buf[:min(int64(len(buf)), left)])
 			got += int64(n)
 			left -= int64(n)
 			prog.add(int64(n))
 			if err != nil {
-				return got, time.Since(start), fmt.Errorf("bench: raw receive: %w", err)
+				return got, fmt.Errorf("bench: raw receive: %w", err)
 			}
 		}
 		received++
 		if requested < maxPasses && time.Since(start) < minDuration {
 			if err := ask(); err != nil {
-				return got, time.Since(start), err
+				return got, err
 			}
 		}
 	}
-	return got, time.Since(start), nil
+	return got, nil
 }
 
 // sinkRound sends size bytes from chunk (repeated) to a sink peer and waits
 // for its acknowledgement that they are written to its file.
 func (p *rawPeer) sinkRound(ctx context.Context, size int64, chunk []byte, prog *progress) (time.Duration, error) {
 	defer p.guard(ctx)()
+	conn := p.conns[0]
 	start := time.Now()
 	var hdr [8]byte
 	binary.BigEndian.PutUint64(hdr[:], uint64(size))
-	if _, err := p.conn.Write(hdr[:]); err != nil {
+	if _, err := conn.Write(hdr[:]); err != nil {
 		return 0, fmt.Errorf("bench: raw sink: %w", err)
 	}
 	var wg sync.WaitGroup
@@ -225,21 +267,21 @@ func (p *rawPeer) sinkRound(ctx context.Context, size int64, chunk []byte, prog 
 	go func() { // write while the main goroutine waits for the ack, as a producer with requests in flight does
 		defer wg.Done()
 		for off := int64(0); off < size; {
-			n, err := p.conn.Write(chunk[:min(int64(len(chunk)), size-off)])
+			n, err := conn.Write(chunk[:min(int64(len(chunk)), size-off)])
 			off += int64(n)
 			prog.add(int64(n))
 			if err != nil {
 				werr = fmt.Errorf("bench: raw sink send: %w", err)
-				p.conn.Close()
+				conn.Close()
 				return
 			}
 		}
 	}()
 	ack := make([]byte, 1)
-	_, rerr := io.ReadFull(p.conn, ack)
+	_, rerr := io.ReadFull(conn, ack)
 	elapsed := time.Since(start)
 	if rerr != nil {
-		p.conn.Close()
+		conn.Close()
 	}
 	wg.Wait()
 	if werr != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,8 @@ import (
 // order. Sink mode: the client writes an 8-byte big-endian length and that
 // many bytes; the peer reads them chunk by chunk into a buffer, appends each
 // chunk to its file (truncated first), and answers one byte. The peer serves
-// one connection and exits when the client closes it.
+// --conns connections (each on its own goroutine, sharing the open files)
+// and exits when the client closes them.
 
 // Raw peer modes.
 const (
@@ -52,8 +54,9 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // ServeRawPeer is the `sluice bench raw-peer` process: it opens its files,
 // listens on a loopback port, prints "listening ADDR PASSBYTES" on stdout
-// (PASSBYTES: the bytes of one pass, as sized now; 0 for the sink), serves one connection in
-// the given mode and returns when the client closes it or ctx ends.
+// (PASSBYTES: the bytes of one pass, as sized now; 0 for the sink), serves
+// --conns connections in the given mode and returns when the client closes
+// them or ctx ends.
 func ServeRawPeer(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("raw-peer", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned; the peer has no user
@@ -62,6 +65,7 @@ func ServeRawPeer(ctx context.Context, args []string, stdout io.Writer) error {
 	certFile := fs.String("cert", "", "TLS certificate (mode tls)")
 	keyFile := fs.String("key", "", "TLS key (mode tls)")
 	sinkPath := fs.String("sink-file", "", "file the sink writes (mode sink)")
+	nconns := fs.Int("conns", 1, "connections to accept and serve in parallel (fetch modes)")
 	var files stringList
 	fs.Var(&files, "file", "source file (repeatable; fetch modes)")
 	if err := fs.Parse(args); err != nil {
@@ -69,6 +73,9 @@ func ServeRawPeer(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if *chunk < 1 || *chunk > 1<<30 {
 		return fmt.Errorf("%w: --chunk %d", ErrPeerUsage, *chunk)
+	}
+	if *nconns < 1 || *nconns > 64 || (*mode == peerSink && *nconns != 1) {
+		return fmt.Errorf("%w: --conns %d", ErrPeerUsage, *nconns)
 	}
 	var serve func(net.Conn) error
 	var passBytes int64
@@ -110,15 +117,43 @@ func ServeRawPeer(ctx context.Context, args []string, stdout io.Writer) error {
 		ln.Close()
 		return fmt.Errorf("bench: raw-peer: %w", err)
 	}
-	c, err := ln.Accept()
-	ln.Close()
-	if err != nil {
-		return fmt.Errorf("bench: raw-peer accept: %w", err)
+	conns := make([]net.Conn, 0, *nconns)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range *nconns {
+		c, err := ln.Accept()
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("bench: raw-peer accept: %w", err)
+		}
+		conns = append(conns, c)
 	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+	ln.Close()
+	stop := context.AfterFunc(ctx, func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
 	defer stop()
-	return serve(c)
+	// One goroutine per connection, as a server with one handler per client.
+	errs := make([]error, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = serve(c); errs[i] != nil {
+				for _, o := range conns { // fail the others too rather than leave them waiting
+					o.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // sources are the files a fetch-mode peer sends, sized once at start: a

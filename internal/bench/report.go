@@ -45,7 +45,10 @@ type Result struct {
 	// PctOfBaseline is MBps as a percentage of that result's MBps.
 	Baseline      string  `json:"baseline,omitempty"`
 	PctOfBaseline float64 `json:"pct_of_baseline,omitempty"`
-	Note          string  `json:"note,omitempty"`
+	// GoalPctOfBaseline is the share of the baseline this path aims for
+	// (0: none).
+	GoalPctOfBaseline float64 `json:"goal_pct_of_baseline,omitempty"`
+	Note              string  `json:"note,omitempty"`
 }
 
 // Machine describes where the benchmark ran.
@@ -173,8 +176,12 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			continue
 		}
 		base := by[r.Baseline]
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%s\t%.0f\t%.0f%%\t\n",
-			r.Name, r.MBps, r.ServerCPUPerGB, r.TotalCPUPerGB, r.Baseline, base.MBps, r.PctOfBaseline)
+		pct := fmt.Sprintf("%.0f%%", r.PctOfBaseline)
+		if r.GoalPctOfBaseline > 0 {
+			pct += fmt.Sprintf(" (goal %.0f%%)", r.GoalPctOfBaseline)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%s\t%.0f\t%s\t\n",
+			r.Name, r.MBps, r.ServerCPUPerGB, r.TotalCPUPerGB, r.Baseline, base.MBps, pct)
 	}
 	fmt.Fprintf(tw, "\t\t\t\t\t\t\t\n")
 	for _, r := range rep.Results {

@@ -173,6 +173,7 @@ func (r *runner) startBroker(ctx context.Context, disableSendfile bool) (*Broker
 		CertFile: r.certs.ServerCert, KeyFile: r.certs.ServerKey,
 		DisableSendfile: disableSendfile,
 		LogPath:         filepath.Join(r.work, "broker.log"),
+		ExtraArgs:       r.cfg.BrokerArgs,
 	})
 	if err != nil {
 		return nil, err
@@ -342,6 +343,11 @@ func (r *runner) produce(ctx context.Context, b *Broker) error {
 	}
 	defer cl.Close()
 	perRound := max(r.cfg.KgoSize/int64(max(r.cfg.ValueBytes, 1))/int64(r.cfg.Rounds), 1)
+	// Unmeasured warm-up: metadata, connection and buffers.
+	r.prog.begin(ProduceKgo+" (warm-up)", 0)
+	if err := produceKgo(ctx, cl, value, max(perRound/10, 1), r.prog); err != nil {
+		return err
+	}
 	var ks []sample
 	for i := range r.cfg.Rounds {
 		bytes := perRound * int64(len(value))
@@ -391,7 +397,7 @@ func (r *runner) fetch(ctx context.Context, b *Broker, name string, useTLS bool,
 	if mode == peerSendfile {
 		chunk = int(r.cfg.FetchMaxBytes) // one call per fetch-sized range, like the broker
 	}
-	peer, err := r.startPeer(ctx, rawPeerSpec{Mode: mode, Files: files, Chunk: chunk, ReadBuf: int(r.cfg.FetchMaxBytes)})
+	peer, err := r.startPeer(ctx, rawPeerSpec{Mode: mode, Files: files, Chunk: chunk, ReadBuf: int(r.cfg.FetchMaxBytes), Conns: r.cfg.Conns})
 	if err != nil {
 		return fmt.Errorf("bench: %s: %w", rawName, err)
 	}
@@ -405,7 +411,13 @@ func (r *runner) fetch(ctx context.Context, b *Broker, name string, useTLS bool,
 	if _, _, err := peer.fetchRound(ctx, 0, 1, r.prog); err != nil {
 		return fmt.Errorf("bench: %s warm-up: %w", rawName, err)
 	}
+	wantPath := map[string]string{FetchSendfile: "sendfile", FetchCopy: "copy", FetchTLS: "tls"}[name]
+	before, err := b.FetchBytes(ctx, wantPath)
+	if err != nil {
+		return err
+	}
 	var fs, rs []sample
+	var clientBytes int64
 	for i := range r.cfg.Rounds {
 		s, err := r.measure(ctx, name, i, 0, b, func(ctx context.Context) (int64, time.Duration, error) {
 			n, err := fetchLoad(ctx, conns, benchTopic, r.cfg.FetchMaxBytes, r.end, r.cfg.Duration, r.cfg.MaxPasses, r.prog)
@@ -415,6 +427,7 @@ func (r *runner) fetch(ctx context.Context, b *Broker, name string, useTLS bool,
 			return err
 		}
 		fs = append(fs, s)
+		clientBytes += s.bytes
 		s, err = r.measure(ctx, rawName, i, 0, peer, func(ctx context.Context) (int64, time.Duration, error) {
 			return peer.fetchRound(ctx, r.cfg.Duration, r.cfg.MaxPasses, r.prog)
 		})
@@ -423,10 +436,23 @@ func (r *runner) fetch(ctx context.Context, b *Broker, name string, useTLS bool,
 		}
 		rs = append(rs, s)
 	}
-	r.add(name, KindBroker, fs, rawName, fmt.Sprintf("%d connection(s), Fetch v%d, MaxBytes %d, MaxWait 0, one request in flight per connection",
-		r.cfg.Conns, fetchVersion, r.cfg.FetchMaxBytes))
+	// The broker's own counter proves which write path served the rounds.
+	after, err := b.FetchBytes(ctx, wantPath)
+	if err != nil {
+		return err
+	}
+	if sent := int64(after - before); sent < clientBytes {
+		return fmt.Errorf("bench: %s: broker counted %d bytes on write path %q, the client read %d", name, sent, wantPath, clientBytes)
+	}
+	r.add(name, KindBroker, fs, rawName, fmt.Sprintf("%d connection(s), Fetch v%d, MaxBytes %d, MaxWait 0, one request in flight per connection; sluice_fetch_bytes_total{path=%q} confirms the path",
+		r.cfg.Conns, fetchVersion, r.cfg.FetchMaxBytes, wantPath))
+	last := &r.rep.Results[len(r.rep.Results)-1]
+	last.Conns = r.cfg.Conns
+	if name == FetchTLS {
+		last.GoalPctOfBaseline = 85 // the TLS goal: at least 85% of a raw crypto/tls copy
+	}
+	r.add(rawName, KindRaw, rs, "", fmt.Sprintf("sender process over %d segment file(s), %d B per call; this process reads %d B at a time; %d connection(s)",
+		len(files), chunk, r.cfg.FetchMaxBytes, r.cfg.Conns))
 	r.rep.Results[len(r.rep.Results)-1].Conns = r.cfg.Conns
-	r.add(rawName, KindRaw, rs, "", fmt.Sprintf("sender process over %d segment file(s), %d B per call; this process reads %d B at a time; 1 connection",
-		len(files), chunk, r.cfg.FetchMaxBytes))
 	return nil
 }

@@ -94,6 +94,12 @@ func (rep *Report) SVG(goalMBps float64) []byte {
 			txt += fmt.Sprintf(", broker %.2f CPU-s/GB", r.ServerCPUPerGB)
 		}
 		fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" %s>%s</text>`+"\n", x(r.MBps)+6, y+barH-5, halo, esc(txt))
+		if base, ok := by[r.Baseline]; ok && r.GoalPctOfBaseline > 0 {
+			// A red tick on the path's bar where its goal (a share of the raw limit) lies.
+			gx := x(base.MBps * r.GoalPctOfBaseline / 100)
+			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#c53030" stroke-width="2"/>`+"\n", gx, y-3, gx, y+barH+3)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" fill="#c53030" font-size="10" text-anchor="middle" %s>goal %.0f%%</text>`+"\n", gx, y-5, halo, r.GoalPctOfBaseline)
+		}
 		if base, ok := by[r.Baseline]; ok {
 			by2 := y + barH + 4
 			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#a0aec0"/>`+"\n", labelW, by2, x(base.MBps)-labelW, barH)

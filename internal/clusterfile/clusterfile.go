@@ -32,6 +32,9 @@ type File struct {
 	// same CA, for trying client-certificate authentication.
 	ClientCertFile string `json:"client_cert_file,omitempty"`
 	ClientKeyFile  string `json:"client_key_file,omitempty"`
+	// SecretFile holds the cluster secret that authenticates the internal
+	// (raft, controller, replication) and gossip traffic.
+	SecretFile string `json:"secret_file,omitempty"`
 	// Bootstrap lists every node's TLS client address, comma-separated;
 	// BootstrapPlain the plaintext ones.
 	Bootstrap      string `json:"bootstrap"`

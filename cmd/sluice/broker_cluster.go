@@ -1,0 +1,80 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-io/sluice/node"
+)
+
+// int32List is a comma-separated list of ids (--initial-voters 1,2,3).
+type int32List struct{ p *[]int32 }
+
+func (l int32List) String() string {
+	if l.p == nil {
+		return ""
+	}
+	var s []string
+	for _, v := range *l.p {
+		s = append(s, strconv.Itoa(int(v)))
+	}
+	return strings.Join(s, ",")
+}
+
+func (l int32List) Set(v string) error {
+	var out []int32
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(f, 10, 32)
+		if err != nil {
+			return fmt.Errorf("%q: %w", f, err)
+		}
+		out = append(out, int32(n))
+	}
+	*l.p = out
+	return nil
+}
+
+// csvList is a comma-separated list of strings (--seeds a:1,b:2).
+type csvList struct{ p *[]string }
+
+func (l csvList) String() string {
+	if l.p == nil {
+		return ""
+	}
+	return strings.Join(*l.p, ",")
+}
+
+func (l csvList) Set(v string) error {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	*l.p = out
+	return nil
+}
+
+// clusterFlags registers the cluster settings: the internal and gossip
+// listeners, the cluster secret, the bootstrap voters and liveness timing.
+func clusterFlags(fs *flag.FlagSet, cfg *node.Config) {
+	fs.StringVar(&cfg.Internal.Addr, "internal.addr", cfg.Internal.Addr, "internal listener host:port for raft and the controller (plaintext, cluster-secret authenticated; empty: single node)")
+	fs.StringVar(&cfg.Internal.AdvertisedHost, "internal.advertised-host", cfg.Internal.AdvertisedHost, "host name other brokers use for the internal listener")
+	fs.StringVar(&cfg.Gossip.Addr, "gossip.addr", cfg.Gossip.Addr, "gossip (memberlist) host:port, UDP and TCP (empty: no gossip)")
+	fs.StringVar(&cfg.Gossip.AdvertisedHost, "gossip.advertised-host", cfg.Gossip.AdvertisedHost, "host name other brokers use for gossip")
+	fs.Var(csvList{&cfg.Seeds}, "seeds", "gossip addresses of other brokers to join, comma-separated")
+	fs.StringVar(&cfg.ClusterSecretFile, "cluster-secret-file", cfg.ClusterSecretFile, "file holding the cluster secret (64 hex chars, mode 0600); required with --internal.addr")
+	fs.Var(int32List{&cfg.InitialVoters}, "initial-voters", "node ids of the raft voters at bootstrap, comma-separated (default: this node alone)")
+	fs.StringVar(&cfg.Rack, "rack", cfg.Rack, "rack (or zone) of this broker, for replica placement")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often this broker heartbeats to the controller")
+	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "a broker silent for this long is fenced by the controller")
+	fs.DurationVar(&cfg.RaftTickInterval, "raft-tick-interval", cfg.RaftTickInterval, "raft tick (elections take 10 ticks)")
+	fs.Uint64Var(&cfg.MetadataSnapshotEntries, "metadata-snapshot-entries", cfg.MetadataSnapshotEntries, "snapshot the metadata log every this many entries")
+	fs.DurationVar(&cfg.ControlledShutdownTimeout, "controlled-shutdown-timeout", cfg.ControlledShutdownTimeout, "limit for moving leadership away on SIGTERM")
+}

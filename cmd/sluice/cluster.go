@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/clusterfile"
+)
+
+func runCluster(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("cluster", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage:
+  sluice cluster status [--http host:port,...] [--json]
+  sluice cluster replace-voter --dead N --new M [--internal ID=host:port,...] [--secret-file F]
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	clusterPath := fs.String("cluster", "", "cluster.json (default "+defaultDevDir+"/"+clusterfile.Name+" or $SLUICE_CLUSTER)")
+	httpAddrs := fs.String("http", "", "HTTP addresses of brokers, comma-separated (default: from cluster.json)")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	dead := fs.Int("dead", 0, "replace-voter: node id of the lost voter")
+	newID := fs.Int("new", 0, "replace-voter: node id of the replacement (running, empty data directory)")
+	internal := fs.String("internal", "", "replace-voter: brokers' internal listeners as ID=host:port, comma-separated (default: from cluster.json)")
+	secretFile := fs.String("secret-file", "", "replace-voter: cluster secret file (default: from cluster.json)")
+	timeout := fs.Duration("timeout", 30*time.Second, "limit for the whole command")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return usagef("cluster needs one subcommand: status or replace-voter")
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	cf := loadClusterFile(*clusterPath)
+	switch pos[0] {
+	case "status":
+		addrs := splitList(*httpAddrs)
+		if len(addrs) == 0 && cf != nil {
+			for _, n := range cf.Nodes {
+				addrs = append(addrs, n.HTTP)
+			}
+		}
+		if len(addrs) == 0 {
+			return usagef("no broker known: pass --http host:port or run a dev cluster")
+		}
+		return clusterStatus(ctx, addrs, *asJSON)
+	case "replace-voter":
+		if *dead <= 0 || *newID <= 0 || *dead == *newID {
+			return usagef("replace-voter needs --dead N and a different --new M")
+		}
+		addrs, err := parseInternal(splitList(*internal))
+		if err != nil {
+			return err
+		}
+		secret := *secretFile
+		if cf != nil {
+			if len(addrs) == 0 {
+				for _, n := range cf.Nodes {
+					if n.ID != int32(*dead) && n.Internal != "" {
+						addrs[n.ID] = n.Internal
+					}
+				}
+			}
+			if secret == "" {
+				secret = cf.SecretFile
+			}
+		}
+		if len(addrs) == 0 || secret == "" {
+			return usagef("replace-voter needs --internal and --secret-file (or a cluster.json)")
+		}
+		return replaceVoter(ctx, addrs, secret, int32(*dead), int32(*newID))
+	}
+	return usagef("unknown cluster subcommand %q", pos[0])
+}
+
+func loadClusterFile(path string) *clusterfile.File {
+	cfl := clientFlags{cluster: path}
+	p := cfl.clusterPath()
+	if p == "" {
+		return nil
+	}
+	f, err := clusterfile.Read(p)
+	if err != nil {
+		return nil
+	}
+	return f
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// clusterStatus prints /v1/cluster from the first broker that answers.
+func clusterStatus(ctx context.Context, addrs []string, raw bool) error {
+	var lastErr error
+	for _, a := range addrs {
+		body, err := httpGet(ctx, "http://"+a+"/v1/cluster")
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if raw {
+			_, err := os.Stdout.Write(body)
+			return err
+		}
+		var st clusterStatusDoc
+		if err := json.Unmarshal(body, &st); err != nil {
+			return fmt.Errorf("%s: %w", a, err)
+		}
+		printStatus(os.Stdout, a, &st)
+		return nil
+	}
+	return fmt.Errorf("no broker answered: %w", lastErr)
+}
+
+func httpGet(ctx context.Context, url string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+// clusterStatusDoc mirrors the broker's /v1/cluster document.
+type clusterStatusDoc struct {
+	ClusterID    string   `json:"cluster_id"`
+	NodeID       int32    `json:"node_id"`
+	ControllerID int32    `json:"controller_id"`
+	Term         uint64   `json:"term"`
+	AppliedIndex uint64   `json:"applied_index"`
+	Voters       []uint64 `json:"voters"`
+	Learners     []uint64 `json:"learners"`
+	Brokers      []struct {
+		ID      int32  `json:"id"`
+		Epoch   int64  `json:"epoch"`
+		Fenced  bool   `json:"fenced"`
+		Rack    string `json:"rack"`
+		Leaders int    `json:"leaders"`
+		Client  string `json:"client"`
+	} `json:"brokers"`
+	Topics           int `json:"topics"`
+	Partitions       int `json:"partitions"`
+	OfflinePartition []struct {
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+	} `json:"offline_partitions"`
+	UnderReplicated []struct {
+		Topic     string `json:"topic"`
+		Partition int32  `json:"partition"`
+	} `json:"under_replicated_partitions"`
+}
+
+func printStatus(w io.Writer, from string, st *clusterStatusDoc) {
+	fmt.Fprintf(w, "cluster %s (as seen by node %d at %s)\n", st.ClusterID, st.NodeID, from)
+	fmt.Fprintf(w, "controller %d, raft term %d, applied index %d, voters %v, learners %v\n",
+		st.ControllerID, st.Term, st.AppliedIndex, st.Voters, st.Learners)
+	sort.Slice(st.Brokers, func(i, j int) bool { return st.Brokers[i].ID < st.Brokers[j].ID })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "BROKER\tEPOCH\tSTATE\tLEADERS\tRACK\tCLIENT")
+	for _, b := range st.Brokers {
+		state := "active"
+		if b.Fenced {
+			state = "fenced"
+		}
+		role := ""
+		if b.ID == st.ControllerID {
+			role = " (controller)"
+		}
+		fmt.Fprintf(tw, "%d%s\t%d\t%s\t%d\t%s\t%s\n", b.ID, role, b.Epoch, state, b.Leaders, dash(b.Rack), b.Client)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d topics, %d partitions, %d offline, %d under-replicated\n",
+		st.Topics, st.Partitions, len(st.OfflinePartition), len(st.UnderReplicated))
+	for _, p := range st.OfflinePartition {
+		fmt.Fprintf(w, "  offline: %s[%d]\n", p.Topic, p.Partition)
+	}
+	for _, p := range st.UnderReplicated {
+		fmt.Fprintf(w, "  under-replicated: %s[%d]\n", p.Topic, p.Partition)
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

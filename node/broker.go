@@ -1,0 +1,325 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/sluice-io/sluice/internal/gossip"
+	"github.com/sluice-io/sluice/raftlog"
+	"github.com/sluice-io/sluice/raftlog/meta"
+)
+
+// broadcast wakes every waiter when the node's cluster state changed (an image applied, a
+// registration or a heartbeat verdict).
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}
+
+// waitFor waits until cond holds, re-checking on every cluster state change, bounded by ctx.
+func (n *Node) waitFor(ctx context.Context, cond func() bool) error {
+	for {
+		ch := n.changed.wait()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (n *Node) identity() raftlog.Identity {
+	n.identMu.Lock()
+	defer n.identMu.Unlock()
+	return n.ident
+}
+
+func (n *Node) setIdentity(id raftlog.Identity) {
+	n.identMu.Lock()
+	n.ident = id
+	n.identMu.Unlock()
+}
+
+// controllerHint is where controller calls go first: the raft leader this node knows, else (a
+// restarted broker that no leader has reached yet, for instance because the leader still dials its
+// old address) another broker gossip sees alive, in turn, whose NOT_CONTROLLER answer names the
+// leader.
+func (n *Node) controllerHint() int32 {
+	if l := n.raft.LeaderID(); l != 0 {
+		return int32(l)
+	}
+	if n.cp == nil || n.cp.gossip == nil {
+		return 0
+	}
+	var alive []int32
+	for _, m := range n.cp.gossip.Members() {
+		if m.State == gossip.StateAlive && m.Meta.NodeID != n.cfg.NodeID {
+			alive = append(alive, m.Meta.NodeID)
+		}
+	}
+	if len(alive) == 0 {
+		return 0
+	}
+	slices.Sort(alive)
+	return alive[int(n.hintTurn.Add(1))%len(alive)]
+}
+
+// registeredLive reports whether the image holds this broker's current registration, unfenced.
+func (n *Node) registeredLive(img *meta.Image) bool {
+	epoch := n.brokerEpoch.Load()
+	if epoch == 0 {
+		return false
+	}
+	b, ok := img.Broker(n.cfg.NodeID)
+	return ok && b.Epoch == epoch && !b.Fenced
+}
+
+// mayLead reports whether this broker may act as a partition leader on img: registered, unfenced
+// in the image, and not told by the controller (or by silence) that it is fenced. A zombie whose
+// heartbeats fail leads nothing.
+func (n *Node) mayLead(img *meta.Image) bool {
+	return n.registeredLive(img) && !n.hbFenced.Load()
+}
+
+func (n *Node) setHBFenced(v bool) {
+	if n.hbFenced.Swap(v) != v {
+		if v {
+			n.lg.Warn("broker fenced: not leading any partition until the controller admits it again")
+		}
+		n.kickReconcile()
+	}
+}
+
+// brokerLoop keeps this broker registered with the controller and heartbeating; a stale epoch or a
+// lost session makes it stop leading and register again.
+func (n *Node) brokerLoop(ctx context.Context) {
+	backoff := 50 * time.Millisecond
+	for ctx.Err() == nil {
+		epoch, err := n.registerOnce(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			n.lg.Debug("broker registration", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		n.heartbeatLoop(ctx, epoch)
+	}
+}
+
+// registerOnce registers this broker (a new broker epoch) once a controller is known.
+func (n *Node) registerOnce(ctx context.Context) (int64, error) {
+	id := n.identity()
+	fresh := id.ClusterID == ""
+	if fresh {
+		id.NodeID = n.cfg.NodeID
+		id.ClusterID = n.cfg.ClusterID
+		if id.ClusterID == "" {
+			id.ClusterID = n.mm.Image().ClusterID()
+		}
+		if id.ClusterID == "" {
+			// A brand-new cluster: the first registration names it.
+			var raw [16]byte
+			_, _ = rand.Read(raw[:])
+			id.ClusterID = base64.RawURLEncoding.EncodeToString(raw[:])
+		}
+		n.identMu.Lock()
+		if n.freshIncarnation == ([16]byte{}) {
+			_, _ = rand.Read(n.freshIncarnation[:])
+		}
+		id.Incarnation = n.freshIncarnation
+		n.identMu.Unlock()
+	}
+	rb := n.registration(id)
+	rctx, cancel := context.WithTimeout(ctx, n.cfg.SessionTimeout)
+	epoch, err := n.ctrl.register(rctx, rb)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	if fresh {
+		// Persist the identity only once the cluster accepted it (its cluster id is now final).
+		stored, _, err := raftlog.LoadOrCreateIdentity(n.cp.raftDir, id.ClusterID, id.NodeID, bytes.NewReader(id.Incarnation[:]))
+		if err != nil {
+			return 0, err
+		}
+		n.setIdentity(stored)
+		if g := n.cp.gossip; g != nil {
+			if err := g.SetMeta(n.gossipMeta(), time.Second); err != nil {
+				n.lg.Warn("gossip meta update", "err", err)
+			}
+		}
+	}
+	n.brokerEpoch.Store(epoch)
+	n.setHBFenced(false)
+	n.lg.Info("broker registered", "broker_epoch", epoch, "cluster_id", id.ClusterID)
+	n.kickReconcile()
+	return epoch, nil
+}
+
+// registration is this broker's RegisterBroker for identity id.
+func (n *Node) registration(id raftlog.Identity) meta.RegisterBroker {
+	return meta.RegisterBroker{NodeID: n.cfg.NodeID, ClusterID: id.ClusterID, Incarnation: id.Incarnation,
+		Addresses: n.advertisedAddresses(), Rack: n.cfg.Rack}
+}
+
+// heartbeatLoop heartbeats every HeartbeatInterval until the registration is stale (return: register
+// again) or ctx ends. Without a successful heartbeat for SessionTimeout the broker treats itself as
+// fenced: the controller has fenced it by then.
+func (n *Node) heartbeatLoop(ctx context.Context, epoch int64) {
+	t := time.NewTicker(n.cfg.HeartbeatInterval)
+	defer t.Stop()
+	lastOK := time.Now()
+	for {
+		hctx, cancel := context.WithTimeout(ctx, n.cfg.HeartbeatInterval*2)
+		reply, err := n.ctrl.heartbeat(hctx, epoch, n.shuttingDown.Load())
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			n.lg.Debug("heartbeat", "err", err)
+			if time.Since(lastOK) > n.cfg.SessionTimeout {
+				n.setHBFenced(true)
+			}
+		case reply.errorCode == codeStaleBrokerEpoch:
+			n.lg.Warn("heartbeat: stale broker epoch, registering again", "broker_epoch", epoch)
+			n.setHBFenced(true)
+			return
+		case reply.errorCode != 0:
+			n.lg.Debug("heartbeat refused", "code", reply.errorCode)
+		default:
+			lastOK = time.Now()
+			n.setHBFenced(reply.fenced)
+		}
+		n.metrics.setFenced(n.hbFenced.Load() || !n.registeredLive(n.mm.Image()))
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// controlledShutdown asks the controller to move every leadership away from this broker and waits,
+// bounded by ControlledShutdownTimeout, until the local image shows none led here. It is skipped
+// when no other unfenced broker could take over.
+func (n *Node) controlledShutdown(ctx context.Context) error {
+	epoch := n.brokerEpoch.Load()
+	if epoch == 0 || n.raft == nil {
+		return nil
+	}
+	if !n.otherLiveBrokers() {
+		return nil
+	}
+	n.shuttingDown.Store(true)
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ControlledShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	for {
+		err := n.ctrl.controlledShutdown(ctx, epoch)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("node: controlled shutdown: %w", err)
+		}
+		n.lg.Debug("controlled shutdown", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	err := n.waitFor(ctx, func() bool { return n.movablePartitions(n.registry().image()) == 0 })
+	if err != nil {
+		return fmt.Errorf("node: controlled shutdown: %d partitions still led here: %w",
+			n.movablePartitions(n.registry().image()), err)
+	}
+	n.lg.Info("controlled shutdown: leadership moved away", "elapsed", time.Since(start))
+	return nil
+}
+
+// otherLiveBrokers reports whether another broker could take over leadership: unfenced in the
+// image and, with gossip, seen alive by it (brokers that left or died are not waited for).
+func (n *Node) otherLiveBrokers() bool {
+	for _, b := range n.mm.Image().Brokers() {
+		if b.NodeID == n.cfg.NodeID || b.Fenced {
+			continue
+		}
+		if g := n.cp.gossip; g != nil {
+			if m, ok := g.Member(b.NodeID); !ok || m.State != gossip.StateAlive || m.Meta.Leaving {
+				continue
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// movablePartitions counts the partitions img says this broker leads although another ISR member is
+// an unfenced broker: those the controller can move away. A partition whose ISR is this broker
+// alone keeps its leader until the broker is fenced (Kafka does the same).
+func (n *Node) movablePartitions(img *meta.Image) int {
+	c := 0
+	for _, t := range img.Topics() {
+		for _, p := range t.Partitions {
+			if p.Leader != n.cfg.NodeID {
+				continue
+			}
+			for _, r := range p.ISR {
+				if b, ok := img.Broker(r); ok && r != n.cfg.NodeID && !b.Fenced {
+					c++
+					break
+				}
+			}
+		}
+	}
+	return c
+}
+
+// ledPartitions counts the partitions img says this broker leads.
+func (n *Node) ledPartitions(img *meta.Image) int {
+	c := 0
+	for _, t := range img.Topics() {
+		for _, p := range t.Partitions {
+			if p.Leader == n.cfg.NodeID {
+				c++
+			}
+		}
+	}
+	return c
+}

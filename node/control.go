@@ -1,0 +1,31 @@
+package node
+
+import (
+	"context"
+
+	"github.com/sluice-io/sluice/raftlog/meta"
+)
+
+// heartbeatReply is the controller's answer to a heartbeat.
+type heartbeatReply struct {
+	errorCode      int16 // 0, or STALE_BROKER_EPOCH (77) for an old registration
+	fenced         bool  // the registration is fenced (not yet admitted, or expired)
+	shouldShutdown bool
+}
+
+// codeStaleBrokerEpoch is Kafka's STALE_BROKER_EPOCH.
+const codeStaleBrokerEpoch int16 = 77
+
+// controlPlane is how a broker talks to the controller (the raft leader): registration,
+// heartbeats, controlled shutdown and forwarded metadata proposals. Every call routes to the current
+// controller and is bounded by ctx.
+type controlPlane interface {
+	register(ctx context.Context, rb meta.RegisterBroker) (brokerEpoch int64, err error)
+	heartbeat(ctx context.Context, brokerEpoch int64, wantFence bool) (heartbeatReply, error)
+	controlledShutdown(ctx context.Context, brokerEpoch int64) error
+	// propose commits cmd and returns its raft index; a command the state machine rejected
+	// returns its meta.Err* rejection.
+	propose(ctx context.Context, cmd meta.Command) (uint64, error)
+	// allocateProducerIDs commits AllocateProducerIDs and returns the block handed out.
+	allocateProducerIDs(ctx context.Context, brokerEpoch int64) (meta.ProducerIDBlock, uint64, error)
+}
