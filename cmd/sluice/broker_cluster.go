@@ -64,6 +64,7 @@ func (l csvList) Set(v string) error {
 // clusterFlags registers the cluster settings: the internal and gossip
 // listeners, the cluster secret, the bootstrap voters and liveness timing.
 func clusterFlags(fs *flag.FlagSet, cfg *node.Config) {
+	fs.StringVar(&cfg.ClusterID, "cluster-id", cfg.ClusterID, "cluster id to create or join (default: the one in the data directory, else learned from the cluster)")
 	fs.StringVar(&cfg.Internal.Addr, "internal.addr", cfg.Internal.Addr, "internal listener host:port for raft and the controller (plaintext, cluster-secret authenticated; empty: single node)")
 	fs.StringVar(&cfg.Internal.AdvertisedHost, "internal.advertised-host", cfg.Internal.AdvertisedHost, "host name other brokers use for the internal listener")
 	fs.StringVar(&cfg.Gossip.Addr, "gossip.addr", cfg.Gossip.Addr, "gossip (memberlist) host:port, UDP and TCP (empty: no gossip)")

@@ -225,8 +225,8 @@ func TestClusterFormationAndMetadata(t *testing.T) {
 		}
 	}
 	out, err := d.cli("", "cluster", "status")
-	if err != nil || !strings.Contains(out, "controller") {
-		t.Fatalf("cluster status: %q %v", out, err)
+	if err != nil || !strings.Contains(out, "controller") || !strings.Contains(out, "cluster "+d.cf.ClusterID) {
+		t.Fatalf("cluster status (cluster.json id %s): %q %v", d.cf.ClusterID, out, err)
 	}
 }
 
@@ -336,14 +336,17 @@ func TestClusterRestartAll(t *testing.T) {
 	for i := range 3 {
 		createTopic(t, cl, fmt.Sprintf("keep-%d", i), int32(2+i), 3)
 	}
-	var before []brokerView
-	for i := range 3 {
-		v, err := metadataFrom(ctx, d.cf.Nodes[0].ClientPlain, fmt.Sprintf("keep-%d", i))
-		if err != nil {
-			t.Fatal(err)
+	before := make([]brokerView, 3)
+	waitFor(t, 10*time.Second, "topics visible on node 1", func() (bool, string) {
+		for i := range 3 {
+			v, err := metadataFrom(ctx, d.cf.Nodes[0].ClientPlain, fmt.Sprintf("keep-%d", i))
+			if err != nil {
+				return false, err.Error()
+			}
+			before[i] = v
 		}
-		before = append(before, v)
-	}
+		return true, ""
+	})
 	for _, n := range d.cf.Nodes {
 		d.kill9(n.ID)
 	}

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"net"
@@ -155,6 +155,7 @@ flags:
 		}
 		n.Argv = []string{exe, "broker",
 			"--node-id", strconv.Itoa(i),
+			"--cluster-id", clusterID,
 			"--data-dir", n.DataDir,
 			"--client.addr", n.Client,
 			"--client.cert", files.ServerCert,
@@ -391,10 +392,12 @@ func allExist(paths ...string) bool {
 	return true
 }
 
+// randomID draws a cluster id in Kafka's format: 16 random bytes, base64url
+// without padding.
 func randomID() string {
-	var b [8]byte
+	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 func tail(path string, lines int) string {

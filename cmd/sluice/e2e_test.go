@@ -57,10 +57,12 @@ func sluiceBinary(t *testing.T) string {
 func freeBasePort(t *testing.T, nodes int) int {
 	t.Helper()
 	for range 200 {
-		base := 20000 + rand.IntN(35000)
+		// Below Linux's ephemeral range (32768-60999), so outgoing connections of
+		// other tests cannot take a port between this check and the bind.
+		base := 10000 + rand.IntN(22000)
 		ok := true
 		for i := 0; i < nodes && ok; i++ {
-			for off := 0; off < 3; off++ {
+			for off := 0; off < portGossip+1; off++ {
 				ln, err := net.Listen("tcp", hostPort(base+portStride*i+off))
 				if err != nil {
 					ok = false
@@ -123,7 +125,12 @@ func startDev(t *testing.T, nodes int) *devCluster {
 		t.Fatal(err)
 	}
 	d := &devCluster{t: t, bin: bin, dir: dir, cfPath: filepath.Join(dir, clusterfile.Name), cmd: cmd, out: &lockedBuffer{}}
-	t.Cleanup(d.stop)
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			d.dumpLogs()
+		}
+	})
 	ready := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -169,6 +176,18 @@ func (d *devCluster) stop() {
 	case <-time.After(60 * time.Second):
 		_ = d.cmd.Process.Kill()
 		d.t.Errorf("sluice dev did not stop within 60s of SIGINT")
+	}
+}
+
+// dumpLogs prints the end of every node's log, for a failed test.
+func (d *devCluster) dumpLogs() {
+	cf, err := clusterfile.Read(d.cfPath)
+	if err != nil {
+		d.t.Logf("no cluster.json: %v", err)
+		return
+	}
+	for _, n := range cf.Nodes {
+		d.t.Logf("node %d log (%s):\n%s", n.ID, n.LogFile, tail(n.LogFile, 40))
 	}
 }
 
