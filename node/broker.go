@@ -108,6 +108,23 @@ func (n *Node) mayLead(img *meta.Image) bool {
 	return n.registeredLive(img) && !n.hbFenced.Load()
 }
 
+// monoNow is the monotonic time since clockBase, in nanoseconds.
+func (n *Node) monoNow() int64 { return int64(time.Since(n.clockBase)) }
+
+// leaseValid reports whether the last acknowledged heartbeat still covers this moment.
+func (n *Node) leaseValid() bool { return n.monoNow() < n.leaseUntil.Load() }
+
+// extendLease records an acknowledged heartbeat sent at sentAt (monoNow units).
+func (n *Node) extendLease(sentAt int64) {
+	until := sentAt + int64(n.cfg.SessionTimeout)
+	for {
+		cur := n.leaseUntil.Load()
+		if until <= cur || n.leaseUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
 func (n *Node) setHBFenced(v bool) {
 	if n.hbFenced.Swap(v) != v {
 		if v {
@@ -206,6 +223,7 @@ func (n *Node) heartbeatLoop(ctx context.Context, epoch int64) {
 	lastOK := time.Now()
 	for {
 		hctx, cancel := context.WithTimeout(ctx, n.cfg.HeartbeatInterval*2)
+		sentAt := n.monoNow()
 		reply, err := n.ctrl.heartbeat(hctx, epoch, n.shuttingDown.Load())
 		cancel()
 		switch {
@@ -224,6 +242,9 @@ func (n *Node) heartbeatLoop(ctx context.Context, epoch int64) {
 			n.lg.Debug("heartbeat refused", "code", reply.errorCode)
 		default:
 			lastOK = time.Now()
+			if !reply.fenced {
+				n.extendLease(sentAt)
+			}
 			n.setHBFenced(reply.fenced)
 		}
 		n.metrics.setFenced(n.hbFenced.Load() || !n.registeredLive(n.mm.Image()))

@@ -142,5 +142,10 @@ func (n *Node) leaderForProduce(t *topic, i int32) (*partition, error) {
 	if n.hbFenced.Load() {
 		return nil, fmt.Errorf("%w: %s-%d: this broker is fenced", ErrNotLeader, t.name, i)
 	}
+	if !n.leaseValid() {
+		// No heartbeat acknowledged within the session: the controller may already have moved
+		// this partition (a broker frozen or cut off and now back, a zombie).
+		return nil, fmt.Errorf("%w: %s-%d: this broker's controller lease expired", ErrNotLeader, t.name, i)
+	}
 	return p, nil
 }

@@ -43,17 +43,24 @@ type Node struct {
 	ready atomic.Bool
 
 	// Metadata plane (cluster.go, broker.go, reconcile.go).
-	cp           *clusterPlane
-	raft         *raftlog.Node
-	mm           *raftlog.MetaMachine
-	sub          *raftlog.MetaSubscription
-	ctrl         controlPlane
-	ctl          *controllerGlue
-	pids         *pidAllocator
-	brokerEpoch  atomic.Int64 // current registration's epoch; 0 before the first registration
-	hbFenced     atomic.Bool  // the controller says (or silence implies) this broker is fenced
-	shuttingDown atomic.Bool  // controlled shutdown in progress
-	changed      broadcast    // cluster state changed (image applied, registration, fencing)
+	cp          *clusterPlane
+	raft        *raftlog.Node
+	mm          *raftlog.MetaMachine
+	sub         *raftlog.MetaSubscription
+	ctrl        controlPlane
+	ctl         *controllerGlue
+	pids        *pidAllocator
+	brokerEpoch atomic.Int64 // current registration's epoch; 0 before the first registration
+	hbFenced    atomic.Bool  // the controller says (or silence implies) this broker is fenced
+	// leaseUntil is when this broker's leadership lease ends, in nanoseconds on the monotonic clock
+	// since clockBase: the send time of the last acknowledged heartbeat plus SessionTimeout. The
+	// controller cannot fence the broker before that moment (it counts the session from the
+	// heartbeat's arrival), so a broker that checks the lease on every write never acts as leader
+	// after it was fenced, even if it was frozen and has not yet noticed.
+	leaseUntil   atomic.Int64
+	clockBase    time.Time
+	shuttingDown atomic.Bool // controlled shutdown in progress
+	changed      broadcast   // cluster state changed (image applied, registration, fencing)
 	hintTurn     atomic.Uint32
 	kick         chan struct{}
 
@@ -110,6 +117,8 @@ func New(cfg Config) (*Node, error) {
 		conns:    map[*conn]struct{}{},
 		kick:     make(chan struct{}, 1),
 		pids:     newPIDAllocator(),
+
+		clockBase: time.Now(),
 	}
 	if cfg.Client.Enabled() {
 		if n.tlsConf, err = loadTLS(cfg.ClientTLS); err != nil {
