@@ -104,6 +104,16 @@ type Config struct {
 	// answered). A frame larger than the bound is admitted only when nothing else is outstanding, so
 	// any frame up to MaxFrameBytes can still be read. Default 16 MiB.
 	MaxInFlightBytes int64
+	// MaxQueuedRequestBytes bounds the request frames read but not yet answered across all connections
+	// together (Kafka's queued.max.request.bytes): decoding a request costs a multiple of its frame
+	// (kmsg allocates up to ~32 bytes per frame byte for hostile shapes), so this is the node-wide
+	// memory bound on requests. A frame larger than the bound is admitted when nothing else is queued.
+	// Default 256 MiB.
+	MaxQueuedRequestBytes int64
+	// MaxNonProduceFrameBytes bounds the frame of any request other than Produce, checked from the
+	// API key before the body is read. Real clients' metadata, offset and admin requests are far
+	// smaller; the bound keeps a hostile small-element request from costing gigabytes. Default 8 MiB.
+	MaxNonProduceFrameBytes int32
 	// WriteTimeout bounds writing one response to a connection (slow readers are disconnected so pinned
 	// segments are released). Default 30s.
 	WriteTimeout time.Duration
@@ -149,6 +159,8 @@ func DefaultConfig() Config {
 		MaxFrameBytes:             100 << 20, // Kafka's socket.request.max.bytes
 		MaxInFlightRequests:       5,
 		MaxInFlightBytes:          16 << 20,
+		MaxQueuedRequestBytes:     256 << 20,
+		MaxNonProduceFrameBytes:   8 << 20,
 		WriteTimeout:              30 * time.Second,
 		AutoCreateTopics:          true,
 		DefaultPartitions:         1,
@@ -239,6 +251,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxInFlightBytes < 1 {
 		return bad("MaxInFlightBytes %d < 1", c.MaxInFlightBytes)
+	}
+	if c.MaxQueuedRequestBytes < 1 {
+		return bad("MaxQueuedRequestBytes %d < 1", c.MaxQueuedRequestBytes)
+	}
+	if c.MaxNonProduceFrameBytes < 1024 {
+		return bad("MaxNonProduceFrameBytes %d < 1024", c.MaxNonProduceFrameBytes)
 	}
 	if c.WriteTimeout <= 0 {
 		return bad("WriteTimeout %v <= 0", c.WriteTimeout)

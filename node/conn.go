@@ -104,7 +104,7 @@ func (c *conn) serve() {
 
 	for f := range c.frames {
 		keep, why := c.handle(f.b)
-		c.budget.release(int64(len(f.b)) + 4)
+		c.release(int64(len(f.b)) + 4)
 		// Nothing keeps a reference to the frame after its request was answered (kmsg copies
 		// strings; produced records were appended to the log), so its buffer can be reused.
 		c.n.frames.put(f.pooled)
@@ -143,8 +143,20 @@ func (c *conn) readLoop() (reason string) {
 			c.lg.Debug("bad frame size", "size", size, "max", maxFrame)
 			return "bad_frame"
 		}
+		if size >= 2 && size > c.n.cfg.MaxNonProduceFrameBytes {
+			// Only Produce carries bulk data; look at the API key before reading the body.
+			kb, err := br.Peek(6)
+			if err != nil {
+				c.lg.Debug("truncated frame header", "err", err)
+				return "bad_frame"
+			}
+			if key := int16(binary.BigEndian.Uint16(kb[4:])); key != wire.KeyProduce {
+				c.lg.Debug("oversized non-produce frame", "size", size, "api_key", key, "max", c.n.cfg.MaxNonProduceFrameBytes)
+				return "bad_frame"
+			}
+		}
 		cost := int64(size) + 4
-		if !c.budget.acquire(cost, c.done) {
+		if !c.acquire(cost) {
 			return "eof"
 		}
 		pooled := c.n.frames.get(int(size))
@@ -155,7 +167,7 @@ func (c *conn) readLoop() (reason string) {
 		b, err := wire.ReadFrame(br, maxFrame, buf)
 		if err != nil {
 			c.n.frames.put(pooled)
-			c.budget.release(cost)
+			c.release(cost)
 			c.lg.Debug("read frame", "err", err)
 			if errors.Is(err, wire.ErrTruncatedFrame) {
 				return "bad_frame"
@@ -167,7 +179,7 @@ func (c *conn) readLoop() (reason string) {
 		case c.frames <- frame{b: b, pooled: pooled}:
 		case <-c.done:
 			c.n.frames.put(pooled)
-			c.budget.release(cost)
+			c.release(cost)
 			return "eof"
 		}
 	}
@@ -297,6 +309,23 @@ func (p *framePool) put(b *[]byte) {
 // byteBudget bounds the bytes of read-ahead frames of one connection. A request larger than the whole
 // budget is admitted when nothing else is outstanding (avail is then allowed to go negative), so any
 // frame up to MaxFrameBytes can be read.
+// acquire reserves cost bytes of read-ahead on this connection and in the node-wide request queue.
+func (c *conn) acquire(cost int64) bool {
+	if !c.budget.acquire(cost, c.done) {
+		return false
+	}
+	if !c.n.queued.acquire(cost, c.done) {
+		c.budget.release(cost)
+		return false
+	}
+	return true
+}
+
+func (c *conn) release(cost int64) {
+	c.n.queued.release(cost)
+	c.budget.release(cost)
+}
+
 type byteBudget struct {
 	mu      sync.Mutex
 	avail   int64

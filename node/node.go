@@ -57,8 +57,10 @@ type Node struct {
 	// controller cannot fence the broker before that moment (it counts the session from the
 	// heartbeat's arrival), so a broker that checks the lease on every write never acts as leader
 	// after it was fenced, even if it was frozen and has not yet noticed.
-	leaseUntil   atomic.Int64
-	clockBase    time.Time
+	leaseUntil atomic.Int64
+	clockBase  time.Time
+	// queued bounds request frames read but not yet answered, across connections.
+	queued       byteBudget
 	shuttingDown atomic.Bool // controlled shutdown in progress
 	changed      broadcast   // cluster state changed (image applied, registration, fencing)
 	hintTurn     atomic.Uint32
@@ -120,6 +122,8 @@ func New(cfg Config) (*Node, error) {
 
 		clockBase: time.Now(),
 	}
+	n.queued.avail = cfg.MaxQueuedRequestBytes
+	n.queued.avail = cfg.MaxQueuedRequestBytes
 	if cfg.Client.Enabled() {
 		if n.tlsConf, err = loadTLS(cfg.ClientTLS); err != nil {
 			return nil, err
