@@ -395,4 +395,45 @@ func TestClusterWipedVoterRefused(t *testing.T) {
 	if !strings.Contains(string(out), "replace-voter") {
 		t.Fatalf("refusal does not name the recovery command:\n%s", out)
 	}
+
+	// The documented recovery: the machine comes back as node 4 on its empty
+	// disk (it joins as a learner), and replace-voter swaps it in for 3.
+	base := freeBasePort(t, 1)
+	set := map[string]string{
+		"--node-id":           "4",
+		"--data-dir":          victim.DataDir + "-new",
+		"--client-plain.addr": hostPort(base + portPlain),
+		"--client.addr":       hostPort(base + portTLS),
+		"--http.addr":         hostPort(base + portHTTP),
+		"--internal.addr":     hostPort(base + portInternal),
+		"--gossip.addr":       hostPort(base + portGossip),
+	}
+	argv := append([]string(nil), victim.Argv...)
+	for i := 0; i+1 < len(argv); i++ {
+		if v, ok := set[argv[i]]; ok {
+			argv[i+1] = v
+		}
+	}
+	newNode := clusterfile.Node{ID: 4, Argv: argv, WorkDir: victim.WorkDir, DataDir: set["--data-dir"],
+		LogFile: victim.LogFile + ".node4", ClientPlain: set["--client-plain.addr"], Client: set["--client.addr"],
+		HTTP: set["--http.addr"], Internal: set["--internal.addr"], Gossip: set["--gossip.addr"]}
+	d.cf.Nodes = append(d.cf.Nodes, newNode)
+	d.restart(4)
+	waitFor(t, 20*time.Second, "node 4 registered", func() (bool, string) {
+		st := d.status(t, 1)
+		e, fenced := brokerEpoch(st, 4)
+		return e > 0 && !fenced, fmt.Sprintf("epoch %d fenced %v learners %v", e, fenced, st.Learners)
+	})
+	out2, err := d.cli("", "cluster", "replace-voter", "--dead", "3", "--new", "4")
+	if err != nil {
+		t.Fatalf("replace-voter: %v\n%s", err, out2)
+	}
+	waitFor(t, 10*time.Second, "voters 1, 2, 4", func() (bool, string) {
+		st := d.status(t, 1)
+		v := append([]uint64(nil), st.Voters...)
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+		return reflect.DeepEqual(v, []uint64{1, 2, 4}), fmt.Sprint(st.Voters)
+	})
+	// The reshaped voter set still commits.
+	createTopic(t, d.client(t, 1), "after-replace", 1, 3)
 }
