@@ -23,8 +23,12 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# The process-level suite (cmd/sluice: dev clusters, kill -9, failover timing)
+# runs after the others, so it does not share the two cores with them.
+E2E := ./cmd/sluice
 unit:
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list $(PKGS) | grep -v '/cmd/sluice$$')
+	$(GO) test -race -count=1 -timeout 10m $(E2E)
 
 # Benchmarks with same-run raw baselines; see docs/benchmarks.md.
 bench:

@@ -10,8 +10,9 @@ import (
 )
 
 // newKgoProducer returns a franz-go client producing to partition 0 of
-// topic with acks=1 and no compression: what a real Go producer achieves,
-// batching records itself.
+// topic with acks=1 and no compression, kgo's defaults otherwise (10 ms
+// linger, one produce request in flight per broker): what a real Go
+// producer achieves, batching records itself.
 func newKgoProducer(addr, topic string, batchBytes int) (*kgo.Client, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(addr),
