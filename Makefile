@@ -4,7 +4,7 @@ PKGS     := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build run test vet fmt-check unit bench fuzz clean
+.PHONY: build run test vet fmt-check unit bench bench-broker scale fuzz clean
 
 build:
 	$(GO) build -o bin/sluice ./cmd/sluice
@@ -33,6 +33,14 @@ unit:
 # Benchmarks with same-run raw baselines; see docs/benchmarks.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) $(PKGS)
+
+# Broker end to end against the machine's raw limits (docs/benchmarks.md, about 2 minutes).
+bench-broker: build
+	./bin/sluice bench --size 1GiB --rounds 5 --duration 3s --json docs/bench-results.json --svg docs/bench-fetch.svg
+
+# Metadata scale: 1,000 partitions RF 3, then idle CPU at 10,000 partition-replicas.
+scale:
+	./scripts/scale-check.sh 30
 
 # A short, bounded fuzz pass over every decoder fuzz target.
 fuzz:
