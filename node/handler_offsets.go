@@ -32,17 +32,11 @@ func (c *conn) handleListOffsets(m *kmsg.ListOffsetsRequest) kmsg.Response {
 			pr := kmsg.NewListOffsetsResponseTopicPartition()
 			pr.Partition = rp.Partition
 			pr.Timestamp, pr.Offset, pr.LeaderEpoch = -1, -1, -1
-			var err error
-			var p *partition
-			if t == nil {
-				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
-			} else {
-				cur := int32(-1)
-				if m.Version >= 4 {
-					cur = rp.CurrentLeaderEpoch
-				}
-				p, err = t.leaderFor(rp.Partition, cur)
+			cur := int32(-1)
+			if m.Version >= 4 {
+				cur = rp.CurrentLeaderEpoch
 			}
+			p, err := leaderOf(t, rt.Topic, rp.Partition, cur)
 			if err == nil {
 				err = listOffset(p, rp.Timestamp, &pr)
 			}
@@ -101,17 +95,11 @@ func (c *conn) handleOffsetForLeaderEpoch(m *kmsg.OffsetForLeaderEpochRequest) k
 			pr := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			pr.Partition = rp.Partition
 			pr.LeaderEpoch, pr.EndOffset = -1, -1
-			var err error
-			var p *partition
-			if t == nil {
-				err = fmt.Errorf("%w: %q", ErrUnknownTopic, rt.Topic)
-			} else {
-				cur := int32(-1)
-				if m.Version >= 2 {
-					cur = rp.CurrentLeaderEpoch
-				}
-				p, err = t.leaderFor(rp.Partition, cur)
+			cur := int32(-1)
+			if m.Version >= 2 {
+				cur = rp.CurrentLeaderEpoch
 			}
+			p, err := leaderOf(t, rt.Topic, rp.Partition, cur)
 			if err == nil {
 				pr.LeaderEpoch, pr.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
 			} else {
@@ -146,4 +134,13 @@ func (c *conn) handleInitProducerID(ctx context.Context, m *kmsg.InitProducerIDR
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp
+}
+
+// leaderOf resolves a partition of a topic that may be unknown (t == nil) to its local leader
+// replica, fenced by the client's current leader epoch (-1: not sent).
+func leaderOf(t *topic, name string, partition, currentEpoch int32) (*partition, error) {
+	if t == nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
+	}
+	return t.leaderFor(partition, currentEpoch)
 }

@@ -1,6 +1,5 @@
 // Package producerstate keeps the idempotent-producer state of one partition,
-// as Kafka's ProducerStateManager does, persists it in snapshot files, and
-// allocates producer ids for InitProducerId.
+// as Kafka's ProducerStateManager does, and persists it in snapshot files.
 //
 // Idempotence is on by default in Kafka clients (KIP-679, Kafka 3.0; franz-go
 // kgo always uses it unless disabled), so every produce request from them
@@ -135,20 +134,9 @@
 // OpenStore deletes leftover ".tmp" files. It keeps the newest Keep
 // snapshots. A Store's methods must not run concurrently on one directory.
 //
-// # Producer ids (IDAllocator)
+// # Producer ids
 //
-// Producer ids come from one IDAllocator per node, which is safe for
-// concurrent use. It reserves ids in blocks (default 1000, Kafka's
-// ProducerIdsBlock size): before handing out the first id of a block it
-// durably writes the block's end to AllocatorFileName in its directory,
-// with the same tmp+fsync+rename+dir-fsync sequence, so a restart continues
-// above every id ever handed out (unused ids of the last block are skipped).
-// A corrupt file stops the allocator (ErrCorruptAllocator) rather than risk
-// reusing ids. File layout, big-endian, 20 bytes:
-//
-//	0   4  magic "SLPI"
-//	4   2  version = 1
-//	6   2  reserved flags = 0
-//	8   8  high-water mark: every id handed out is below it (>= 0)
-//	16  4  CRC-32C of bytes 0..15
+// Producer ids are not allocated here: the controller hands out blocks of
+// them through the replicated metadata log (raftlog/meta
+// AllocateProducerIDs), so ids stay unique across brokers and restarts.
 package producerstate
