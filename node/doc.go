@@ -34,7 +34,10 @@
 // on every start) and heartbeats every HeartbeatInterval. The controller unfences it once its
 // applied metadata reaches the registration. A STALE_BROKER_EPOCH (or BROKER_ID_NOT_REGISTERED)
 // answer, or no successful heartbeat for SessionTimeout, makes the broker treat itself as fenced:
-// it stops leading every partition at once (zombie fencing) and registers again.
+// it stops leading every partition at once (zombie fencing) and registers again. Independently,
+// every produce checks a lease: the send time of the last heartbeat the controller acknowledged
+// plus SessionTimeout. The controller cannot fence by session expiry before that moment, so a
+// broker that was frozen past its session refuses writes before it has heard from anybody.
 //
 // The reconciler is the only writer of the local replicas. It reads a raftlog.MetaSubscription and
 // reconciles the replicas with the newest image: replicas the image no longer assigns here are

@@ -32,7 +32,7 @@ var topicConfigKeys = []string{
 }
 
 // topicConfig is a topic's effective settings: the node defaults overridden by the topic's explicit
-// configs (kept verbatim in set, which is what topics.json stores).
+// configs (kept verbatim in set, which is what the topic's CreateTopic command carries).
 type topicConfig struct {
 	set          map[string]string
 	log          segment.Config
