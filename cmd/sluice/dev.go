@@ -95,6 +95,11 @@ flags:
 		if err := refuseRunning(old); err != nil {
 			return err
 		}
+		if len(old.Nodes) != *nodes {
+			// The raft voters are fixed when a cluster is first started; restarting the same data
+			// with another node count would bootstrap new voters beside the existing log.
+			return usagef("%s holds a %d-node cluster; run with --nodes %d, or start over with --fresh", dir, len(old.Nodes), len(old.Nodes))
+		}
 	}
 	if clusterID == "" {
 		clusterID = randomID()

@@ -302,6 +302,11 @@ func TestDevQuickstart(t *testing.T) {
 	if err := waitGone(n.PID, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The voters were fixed when this data was first started: another node count is refused.
+	out, err := exec.Command(d.bin, "dev", "--nodes", "3", "--data-dir", d.dir).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "--nodes 1") {
+		t.Fatalf("dev --nodes 3 on a 1-node data dir: %v\n%s", err, out)
+	}
 }
 
 func waitGone(pid int, limit time.Duration) error {
