@@ -211,29 +211,32 @@ func TestListOffsets(t *testing.T) {
 	if o, _ := end.Lookup("lo", 0); o.Err != nil || o.Offset != 30 {
 		t.Fatalf("latest: %+v", o)
 	}
-	// By time: batch granularity (documented): the first batch with max timestamp >= target.
+	// By time: the first record (in offset order) with timestamp >= target, and its timestamp.
+	ms := func(d time.Duration) int64 { return base.Add(d).UnixMilli() }
 	for _, tc := range []struct {
-		ts   time.Time
-		want int64
+		ts     time.Time
+		want   int64
+		wantTs int64
 	}{
-		{base.Add(-time.Hour), 0},
-		{base, 0},
-		{base.Add(5 * time.Second), 15},
-		{base.Add(5*time.Second + 2*time.Millisecond), 15},
-		{base.Add(5*time.Second + 3*time.Millisecond), 18},
-		{base.Add(time.Hour), 30}, // the broker answers -1; kadm maps "none" to the end offset
+		{base.Add(-time.Hour), 0, ms(0)},
+		{base, 0, ms(0)},
+		{base.Add(5 * time.Second), 15, ms(5 * time.Second)},
+		{base.Add(5*time.Second + time.Millisecond), 16, ms(5*time.Second + time.Millisecond)},
+		{base.Add(5*time.Second + 2*time.Millisecond), 17, ms(5*time.Second + 2*time.Millisecond)},
+		{base.Add(5*time.Second + 3*time.Millisecond), 18, ms(6 * time.Second)},
+		{base.Add(time.Hour), 30, -1}, // the broker answers -1, -1; kadm maps "none" to the end offset
 	} {
 		lo, err := adm.ListOffsetsAfterMilli(ctx, tc.ts.UnixMilli(), "lo")
 		if err != nil {
 			t.Fatal(err)
 		}
 		o, _ := lo.Lookup("lo", 0)
-		if o.Err != nil || o.Offset != tc.want {
-			t.Errorf("offset for %v: %+v, want %d", tc.ts.Sub(base), o, tc.want)
+		if o.Err != nil || o.Offset != tc.want || o.Timestamp != tc.wantTs {
+			t.Errorf("offset for %v: %+v, want %d at %d", tc.ts.Sub(base), o, tc.want, tc.wantTs)
 		}
 	}
 	// -3: max timestamp (raw request, ListOffsets v7): the base offset of the batch holding it
-	// (batch granularity, like the by-time lookup).
+	// (batch granularity, unlike the by-time lookup).
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.Version = 7
 	rt := kmsg.NewListOffsetsRequestTopic()

@@ -17,10 +17,10 @@ const (
 )
 
 // handleListOffsets answers earliest (-2), latest (-1), max timestamp (-3) and by-timestamp lookups.
-// A timestamp lookup returns the base offset of the first batch whose max timestamp is >= the target
-// (Kafka returns the first record's offset inside that batch; consumers seeking there read the
-// batch's earlier records too, which is what a Kafka consumer does for a compressed batch anyway).
-// Nothing found yields offset -1 and timestamp -1, as in Kafka.
+// A timestamp lookup returns, as Kafka does, the offset and timestamp of the first record (in offset
+// order) whose timestamp is >= the target (segment.Log.OffsetForTimestamp; it falls back to the
+// batch's base offset and max timestamp for a batch it cannot walk). Nothing found, or a record at
+// or above the high watermark, yields offset -1 and timestamp -1, as in Kafka.
 func (c *conn) handleListOffsets(m *kmsg.ListOffsetsRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.ListOffsetsResponse)
 	reg := c.n.registry()

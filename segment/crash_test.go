@@ -142,11 +142,12 @@ func (fx *crashFixture) check(t *testing.T, dir string, want []byte, wantEpoch i
 			}
 		}
 	}
-	// Time index: each batch's max timestamp leads back to it.
+	// Time index: each batch's max timestamp leads back to it, at its last
+	// record (record timestamps rise by one per record).
 	for _, h := range hs {
 		off, ts, ok := l.OffsetForTimestamp(h.MaxTimestamp)
-		if !ok || off != h.BaseOffset || ts != h.MaxTimestamp {
-			t.Fatalf("%s: OffsetForTimestamp(%d) = %d, %d, %v; want %d", what, h.MaxTimestamp, off, ts, ok, h.BaseOffset)
+		if !ok || off != h.LastOffset() || ts != h.MaxTimestamp {
+			t.Fatalf("%s: OffsetForTimestamp(%d) = %d, %d, %v; want %d", what, h.MaxTimestamp, off, ts, ok, h.LastOffset())
 		}
 	}
 	latest, _ := l.LatestEpoch()

@@ -53,6 +53,22 @@
 // see index.go. Only sealed segments (and the active one after a clean
 // Close) have index files; the active segment's indexes live in memory.
 //
+// # Timestamp lookups
+//
+// OffsetForTimestamp answers as Kafka does: the first record, in offset
+// order, whose timestamp (base timestamp + timestampDelta) is >= the
+// target. The time index and a header scan find the first batch whose max
+// timestamp qualifies; the lookup then walks that batch's records — length
+// varint, attributes int8, timestampDelta varlong, offsetDelta varint, the
+// rest skipped by the length — streamed from the file through the batch's
+// codec (gzip; snappy as one raw block or xerial-framed: magic
+// 82 'SNAPPY' 00, two int32 versions, then int32-length-prefixed blocks;
+// lz4 frames; zstd). This is the only place the package decodes records;
+// it reads at most 64 MiB of decompressed records per lookup. It falls back
+// to the batch's base offset and max timestamp (batch granularity) for
+// LogAppendTime batches, where every record carries the max timestamp, and
+// for any record bytes that do not decode or exceed the bound.
+//
 // # Goroutines and locking
 //
 // A Log has one writer at a time: Append, AppendReplica, AssignEpoch,

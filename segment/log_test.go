@@ -146,7 +146,8 @@ func TestRollReadAcrossSegmentsAndReopen(t *testing.T) {
 	if info.FirstOffset != leo {
 		t.Fatalf("append after reopen at %d, want %d", info.FirstOffset, leo)
 	}
-	// Timestamps: first batch whose max timestamp >= target.
+	// Timestamps: first record whose timestamp >= target (batch 49 holds
+	// 5049 and 5050; batch 50 starts at 5050).
 	off, ts, ok := l2.OffsetForTimestamp(5050)
 	if !ok || ts != 5050 {
 		t.Fatalf("OffsetForTimestamp(5050) = %d, %d, %v", off, ts, ok)

@@ -229,11 +229,14 @@ func (l *Log) ScanHeaders(from int64, fn func(h Header) error) error {
 	return nil
 }
 
-// OffsetForTimestamp finds the first batch whose max timestamp is >= ts and
-// returns its base offset and max timestamp. Kafka answers with the first
-// record whose timestamp is >= ts; without decompressing, the log answers
-// at batch granularity, so a consumer starting at the returned offset sees
-// that record (possibly after a few earlier records of the same batch).
+// OffsetForTimestamp returns the offset and timestamp of the first record,
+// in offset order, whose timestamp is >= ts, as Kafka does: it finds the
+// first batch whose max timestamp is >= ts (time index, then a header
+// scan) and walks that batch's records, decompressing them if needed.
+// When the batch cannot be walked (LogAppendTime, where every record
+// carries the max timestamp; an unknown codec; bytes that do not decode;
+// more than 64 MiB of records) it answers with the batch's base offset and
+// max timestamp. ok is false when no batch qualifies.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bool) {
 	bp := l.bufs.Get().(*[]byte)
 	defer l.bufs.Put(bp)
@@ -276,7 +279,8 @@ func scanForTimestamp(s *segment, ts int64, buf []byte) (int64, int64, bool) {
 			return 0, 0, false
 		}
 		if h.MaxTimestamp >= ts {
-			return h.BaseOffset, h.MaxTimestamp, true
+			off, t := recordInBatch(s.f, pos, h, ts)
+			return off, t, true
 		}
 		pos += int64(h.Size())
 	}
