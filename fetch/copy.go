@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sync"
 
 	"github.com/sluice-io/sluice/wire"
@@ -154,7 +153,7 @@ func (c *Copier) putChunk(b *[]byte) {
 // copyRange copies one file range to w through buf and returns the bytes w
 // accepted.
 func copyRange(w io.Writer, p *wire.Piece, buf []byte) (int64, error) {
-	if p.Pos < 0 || p.Len < 0 || p.Len > math.MaxInt64-p.Pos {
+	if badRange(p) {
 		return 0, fmt.Errorf("fetch: copy %s: range pos=%d len=%d: %w", p.File.Name(), p.Pos, p.Len, ErrInvalidPiece)
 	}
 	var written int64

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"testing"
-
-	"github.com/sluice-io/sluice/wire"
 )
 
 func TestDefaultCopierConfigValid(t *testing.T) {
@@ -167,5 +165,4 @@ func TestWriteCopyAllocs(t *testing.T) {
 			t.Errorf("%s allocates %.2f times per call (4 MiB of ranges), want <= %d", name, allocs, allocSlack)
 		}
 	}
-	_ = wire.Piece{}
 }

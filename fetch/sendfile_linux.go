@@ -5,7 +5,6 @@ package fetch
 import (
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"sync"
 	"syscall"
@@ -208,7 +207,7 @@ func (s *sender) consume(n int) {
 }
 
 func (s *sender) sendFileRange(p *wire.Piece) error {
-	if p.Pos < 0 || p.Len < 0 || p.Len > math.MaxInt64-p.Pos {
+	if badRange(p) {
 		return fmt.Errorf("fetch: sendfile %s: range pos=%d len=%d: %w", p.File.Name(), p.Pos, p.Len, ErrInvalidPiece)
 	}
 	if p.Len == 0 {

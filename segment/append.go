@@ -65,7 +65,7 @@ func (l *Log) AppendPending(batches []byte, leaderEpoch int32) (AppendInfo, Pend
 }
 
 func (l *Log) appendLeader(batches []byte, leaderEpoch int32) (AppendInfo, int64, error) {
-	hdrs, err := validateBatches(nil, batches, l.cfg.MaxBatchBytes)
+	hdrs, err := ValidateBatches(batches, l.cfg.MaxBatchBytes)
 	if err != nil {
 		return AppendInfo{}, 0, err
 	}
@@ -114,7 +114,7 @@ func (l *Log) appendLeader(batches []byte, leaderEpoch int32) (AppendInfo, int64
 // be contiguous (ErrNonMonotonic otherwise). Leader epochs found in the
 // batches extend the epoch cache.
 func (l *Log) AppendReplica(batches []byte) (AppendInfo, error) {
-	hdrs, err := validateBatches(nil, batches, 0)
+	hdrs, err := ValidateBatches(batches, 0)
 	if err != nil {
 		return AppendInfo{}, err
 	}

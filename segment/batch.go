@@ -254,10 +254,7 @@ func ValidateBatch(b []byte, maxBatchBytes int) (Header, error) {
 // as ValidateBatch checks it, with nothing left over. The returned slice
 // holds at most len(b)/HeaderSize headers.
 func ValidateBatches(b []byte, maxBatchBytes int) ([]Header, error) {
-	return validateBatches(nil, b, maxBatchBytes)
-}
-
-func validateBatches(dst []Header, b []byte, maxBatchBytes int) ([]Header, error) {
+	var dst []Header
 	if len(b) == 0 {
 		return dst, fmt.Errorf("%w: no batches", ErrCorrupt)
 	}

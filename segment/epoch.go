@@ -103,12 +103,10 @@ func (c *epochCache) truncateFromStart(start int64) bool {
 	return true
 }
 
-func (c *epochCache) clear() bool {
+func (c *epochCache) clear() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	changed := len(c.entries) > 0
 	c.entries = c.entries[:0]
-	return changed
 }
 
 // endOffsetFor answers OffsetForLeaderEpoch as Kafka does: for the latest

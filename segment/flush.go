@@ -153,7 +153,7 @@ func (l *Log) Delete() error {
 		return fmt.Errorf("segment: delete %s: %w", l.dir, err)
 	}
 	for _, e := range entries {
-		if err := l.fs.Remove(filepath.Join(l.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeIfExists(l.fs, filepath.Join(l.dir, e.Name())); err != nil {
 			return fmt.Errorf("segment: delete %s: %w", l.dir, err)
 		}
 	}

@@ -82,25 +82,27 @@ func (f osFile) Sync() error {
 	return nil
 }
 
+// removeIfExists removes name; a name that is already gone is no error.
+func removeIfExists(fsys FS, name string) error {
+	if err := fsys.Remove(name); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // syncDir makes the directory's entries (created, renamed, removed files)
 // durable.
 func syncDir(fsys FS, dir string) error {
-	d, err := fsys.OpenFile(dir, os.O_RDONLY, 0)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
+	if err := syncFile(fsys, dir); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, serr)
-	}
-	return cerr
+	return nil
 }
 
 // writeFileAtomic replaces name with data: write a temporary file, sync it,
 // rename it over name, sync the directory.
 func writeFileAtomic(fsys FS, name string, data []byte) error {
-	tmp := name + ".tmp"
+	tmp := name + tmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err

@@ -178,7 +178,7 @@ func (l *Log) load() (err error) {
 		name := e.Name()
 		switch {
 		case strings.HasSuffix(name, deletedSuffix), strings.HasSuffix(name, tmpSuffix):
-			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := removeIfExists(l.fs, filepath.Join(l.dir, name)); err != nil {
 				return err
 			}
 		default:
@@ -288,12 +288,11 @@ func (l *Log) load() (err error) {
 			return err
 		}
 		rp = l.leo.Load()
-		if err := writeFileAtomic(l.fs, filepath.Join(l.dir, recoveryCheckpointFile), encodeOffsetCheckpoint(rp)); err != nil {
+		if err := l.writeRecoveryPoint(rp); err != nil {
 			return err
 		}
 	}
 	l.rp.Store(min(rp, l.leo.Load()))
-	l.syncedSeq = 0
 	return nil
 }
 
@@ -439,7 +438,7 @@ func (l *Log) recoverOne(s *segment) (bool, error) {
 func (l *Log) removeSegmentFiles(base int64) error {
 	stem := filepath.Join(l.dir, segmentName(base))
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := l.fs.Remove(stem + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeIfExists(l.fs, stem+suf); err != nil {
 			return err
 		}
 	}

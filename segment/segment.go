@@ -131,19 +131,12 @@ func (s *segment) finalize() {
 			s.onErr(fmt.Errorf("close %s: %w", s.path, err))
 		}
 		for _, p := range s.removeAt {
-			if err := osRemove(s, p); err != nil {
+			if err := removeIfExists(s.fs, p); err != nil {
 				s.onErr(fmt.Errorf("remove %s: %w", p, err))
 			}
 		}
 	}
 	close(s.drained)
-}
-
-func osRemove(s *segment, p string) error {
-	if err := s.fs.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
 }
 
 // noteBatch updates the writer's index state for a batch appended at pos.
@@ -189,7 +182,7 @@ func (s *segment) writeIndexes(fsys FS) error {
 // removeIndexes deletes the index files of a segment about to be written.
 func (s *segment) removeIndexes(fsys FS) error {
 	for _, p := range []string{s.indexPath(), s.timeIndexPath()} {
-		if err := fsys.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := removeIfExists(fsys, p); err != nil {
 			return err
 		}
 	}

@@ -192,7 +192,7 @@ func (r *FetchResponse) AppendPieces(dst []Piece, scratch []byte) ([]Piece, []by
 	return e.dst, e.buf, total
 }
 
-// flexible reports whether v uses KIP-482 compact encodings.
+// flexibleFetch reports whether Fetch version v uses KIP-482 compact encodings.
 func flexibleFetch(v int16) bool { return v >= 12 }
 
 // size is the size pass: the bytes this package writes itself (size prefix
