@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sluice-io/sluice/internal/fsutil"
 	"github.com/sluice-io/sluice/raftlog/wal"
 )
 
@@ -67,7 +68,7 @@ func LoadOrCreateIdentity(dir, clusterID string, nodeID int32, random io.Reader)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Identity{}, false, fmt.Errorf("raftlog: %w", err)
 	}
-	if err := wal.WriteFileAtomic(dir, IdentityFile, wal.AppendRecord(nil, wal.Record{Type: wal.TypeIdentity, Data: data})); err != nil {
+	if err := fsutil.WriteFileAtomic(dir, IdentityFile, wal.AppendRecord(nil, wal.Record{Type: wal.TypeIdentity, Data: data})); err != nil {
 		return Identity{}, false, err
 	}
 	return id, true, nil

@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sluice-io/sluice/internal/fsutil"
 	"github.com/sluice-io/sluice/raftlog/wal"
 )
 
@@ -21,7 +22,7 @@ import (
 //
 //	index u64 | term u64 | confstate length u32 | confstate (protobuf) | data ...
 //
-// named <index %016x>-<term %016x>.snap and written by wal.WriteFileAtomic.
+// named <index %016x>-<term %016x>.snap and written by fsutil.WriteFileAtomic.
 
 const snapExt = ".snap"
 
@@ -85,7 +86,7 @@ func writeSnapshotFile(dir string, s *raftpb.Snapshot) error {
 		return err
 	}
 	name := snapName(s.GetMetadata().GetIndex(), s.GetMetadata().GetTerm())
-	if err := wal.WriteFileAtomic(dir, name, b); err != nil {
+	if err := fsutil.WriteFileAtomic(dir, name, b); err != nil {
 		return fmt.Errorf("raftlog: write snapshot: %w", err)
 	}
 	return nil
@@ -123,7 +124,7 @@ func pruneSnapshots(dir string, live uint64, keep int) error {
 		name := de.Name()
 		idx, _, ok := parseSnapName(name)
 		switch {
-		case strings.HasSuffix(name, ".tmp"), ok && idx > live:
+		case strings.HasSuffix(name, fsutil.TmpExt), ok && idx > live:
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("raftlog: %w", err)
 			}
@@ -141,7 +142,7 @@ func pruneSnapshots(dir string, live uint64, keep int) error {
 		removed = true
 	}
 	if removed {
-		return wal.SyncDir(dir)
+		return fsutil.SyncDir(dir)
 	}
 	return nil
 }

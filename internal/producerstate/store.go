@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-io/sluice/internal/fsutil"
 )
 
 // SnapshotSuffix is the extension of snapshot files (as Kafka's ".snapshot").
@@ -100,7 +102,7 @@ func OpenStore(dir string, cfg StoreConfig) (*Store, error) {
 	}
 	for _, de := range des {
 		name := de.Name()
-		if base, ok := strings.CutSuffix(name, tmpSuffix); ok {
+		if base, ok := strings.CutSuffix(name, fsutil.TmpExt); ok {
 			if _, ok := ParseSnapshotFileName(base); ok {
 				if err := removeIfExists(filepath.Join(dir, name)); err != nil {
 					return nil, fmt.Errorf("producerstate: remove %s: %w", name, err)
@@ -143,7 +145,7 @@ func (st *Store) Save(s *State, offset int64) error {
 	if err != nil {
 		return fmt.Errorf("producerstate: save snapshot at %d: %w", offset, err)
 	}
-	if err := writeFileAtomic(st.Path(offset), data); err != nil {
+	if err := fsutil.WriteFileAtomic(st.dir, SnapshotFileName(offset), data); err != nil {
 		return fmt.Errorf("producerstate: save snapshot at %d: %w", offset, err)
 	}
 	offs, err := st.Offsets()

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sluice-io/sluice/internal/fsutil"
 )
 
 func TestSnapshotFileName(t *testing.T) {
@@ -123,7 +125,7 @@ func assertNoTempFiles(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for _, de := range des {
-		if strings.HasSuffix(de.Name(), tmpSuffix) {
+		if strings.HasSuffix(de.Name(), fsutil.TmpExt) {
 			t.Fatalf("temporary file %s left in %s", de.Name(), dir)
 		}
 	}
@@ -240,7 +242,7 @@ func TestStoreDeletes(t *testing.T) {
 
 func TestOpenStoreRemovesTempFiles(t *testing.T) {
 	dir := t.TempDir()
-	tmp := filepath.Join(dir, SnapshotFileName(7)+tmpSuffix)
+	tmp := filepath.Join(dir, SnapshotFileName(7)+fsutil.TmpExt)
 	keep := filepath.Join(dir, "unrelated.tmp")
 	for _, p := range []string{tmp, keep} {
 		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {

@@ -68,7 +68,6 @@ type txn struct {
 	img        *Image
 	ownBrokers bool
 	ownTopics  bool
-	ownNames   bool
 	ownTopic   map[TopicID]bool
 	parts      map[partKey]int // index into delta.Partitions
 	delta      Delta
@@ -365,7 +364,7 @@ func (t *txn) createTopic(c CreateTopic) error {
 	}
 	t.img.topics = cloneMap(t.img.topics)
 	t.img.names = cloneMap(t.img.names)
-	t.ownTopics, t.ownNames = true, true
+	t.ownTopics = true
 	t.img.topics[c.TopicID] = top
 	t.img.names[c.Name] = c.TopicID
 	for i := range top.Partitions {

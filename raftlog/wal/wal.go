@@ -10,12 +10,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-io/sluice/internal/fsutil"
 )
 
-const (
-	segmentExt = ".wal"
-	tmpExt     = ".tmp"
-)
+const segmentExt = ".wal"
 
 // typeReset is written by Checkpoint as the first record of a checkpoint
 // segment. It never reaches a replay callback: Open uses it to find where the
@@ -149,7 +148,7 @@ func (w *WAL) listAndClean() ([]uint64, error) {
 	var seqs []uint64
 	for _, de := range des {
 		name := de.Name()
-		if strings.HasSuffix(name, tmpExt) {
+		if strings.HasSuffix(name, fsutil.TmpExt) {
 			if err := os.Remove(filepath.Join(w.dir, name)); err != nil {
 				return nil, fmt.Errorf("wal: remove %s: %w", name, err)
 			}
@@ -311,18 +310,9 @@ func (w *WAL) Checkpoint(recs []Record) error {
 		b = AppendRecord(b, r)
 	}
 	final := filepath.Join(w.dir, segmentName(seq))
-	tmp := final + tmpExt
-	if err := writeFileSync(tmp, b); err != nil {
-		w.err = err
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		w.err = fmt.Errorf("wal: rename checkpoint: %w", err)
+	if err := fsutil.WriteFileAtomic(w.dir, segmentName(seq), b); err != nil {
+		w.err = fmt.Errorf("wal: write checkpoint: %w", err)
 		return w.err
-	}
-	if err := syncDir(w.dir); err != nil {
-		w.err = err
-		return err
 	}
 	f, err := os.OpenFile(final, os.O_RDWR, 0o644)
 	if err == nil {
@@ -363,53 +353,9 @@ func (w *WAL) Close() error {
 	return err
 }
 
-// WriteFileAtomic writes b to dir/name through a temporary file that is
-// fsynced and renamed into place, then fsyncs dir: after it returns nil the
-// file is durable with exactly b, and a crash never leaves a partial file
-// under name (a stale name+".tmp" may remain; Open removes those in WAL dirs).
-func WriteFileAtomic(dir, name string, b []byte) error {
-	final := filepath.Join(dir, name)
-	tmp := final + tmpExt
-	if err := writeFileSync(tmp, b); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		return fmt.Errorf("wal: rename %s: %w", tmp, err)
-	}
-	return syncDir(dir)
-}
-
-// SyncDir fsyncs a directory so that created, renamed or removed names in it
-// are durable.
-func SyncDir(dir string) error { return syncDir(dir) }
-
-func writeFileSync(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("wal: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("wal: fsync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: close %s: %w", path, err)
-	}
-	return nil
-}
-
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wal: open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("wal: fsync dir %s: %w", dir, err)
+	if err := fsutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("wal: %w", err)
 	}
 	return nil
 }

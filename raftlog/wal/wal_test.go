@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/sluice-io/sluice/internal/fsutil"
 )
 
 func payload(i int) []byte { return []byte(fmt.Sprintf("record-%03d", i)) }
@@ -194,7 +196,7 @@ func TestWALCheckpointCrash(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, segmentName(1)), seg1, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, segmentName(3)+tmpExt), []byte("junk"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, segmentName(3)+fsutil.TmpExt), []byte("junk"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	w, got := collect(t, dir, Config{})
