@@ -140,27 +140,18 @@ func (d *devCluster) kill9(id int32) {
 // a node back, and records the new pid.
 func (d *devCluster) restart(id int32) *exec.Cmd {
 	n := d.node(id)
-	logf, err := os.OpenFile(n.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	p, err := startNode(n)
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	defer logf.Close()
-	cmd := exec.Command(n.Argv[0], n.Argv[1:]...)
-	cmd.Dir = n.WorkDir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		d.t.Fatal(err)
-	}
-	n.PID = cmd.Process.Pid
+	n.PID = p.cmd.Process.Pid
 	if err := clusterfile.Write(d.cfPath, d.cf); err != nil {
 		d.t.Fatal(err)
 	}
-	go func() { _ = cmd.Wait() }()
 	d.t.Cleanup(func() {
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
 	})
-	return cmd
+	return p.cmd
 }
 
 func createTopic(t *testing.T, cl *kgo.Client, name string, partitions int32, rf int16) {

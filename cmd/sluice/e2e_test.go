@@ -12,7 +12,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,13 +61,8 @@ func freeBasePort(t *testing.T, nodes int) int {
 		base := 10000 + rand.IntN(22000)
 		ok := true
 		for i := 0; i < nodes && ok; i++ {
-			for off := 0; off < portGossip+1; off++ {
-				ln, err := net.Listen("tcp", hostPort(base+portStride*i+off))
-				if err != nil {
-					ok = false
-					break
-				}
-				ln.Close()
+			for off := 0; off < portGossip+1 && ok; off++ {
+				ok = portFree(hostPort(base+portStride*i+off)) == nil
 			}
 		}
 		if ok {

@@ -1,10 +1,10 @@
 // Package clusterfile reads and writes cluster.json, the description of a
 // local cluster that `sluice dev` writes into its data directory.
 //
-// cluster.json is a public interface (docs/cluster-json.md): tools such as the
-// chaos suite, scripts and the CLI's --bootstrap default read it to find each
-// node's addresses, its process id and the exact argv that restarts it. Fields
-// are only ever added; none is renamed or removed within a Version.
+// cluster.json is a public interface (docs/cluster-json.md): the end-to-end
+// tests in cmd/sluice, scripts and the CLI's --bootstrap default read it to
+// find each node's addresses, its process id and the exact argv that restarts
+// it. Fields are only ever added; none is renamed or removed within a Version.
 package clusterfile
 
 import (
