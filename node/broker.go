@@ -78,17 +78,23 @@ func (n *Node) controllerHint() int32 {
 	if n.cp == nil || n.cp.gossip == nil {
 		return 0
 	}
-	var alive []int32
-	for _, m := range n.cp.gossip.Members() {
-		if m.State == gossip.StateAlive && m.Meta.NodeID != n.cfg.NodeID {
-			alive = append(alive, m.Meta.NodeID)
-		}
-	}
+	alive := alivePeers(n.cp.gossip, n.cfg.NodeID)
 	if len(alive) == 0 {
 		return 0
 	}
-	slices.Sort(alive)
 	return alive[int(n.hintTurn.Add(1))%len(alive)]
+}
+
+// alivePeers returns the node ids, sorted, of the members gossip sees alive, self excluded.
+func alivePeers(g *gossip.Membership, self int32) []int32 {
+	var alive []int32
+	for _, m := range g.Members() {
+		if m.State == gossip.StateAlive && m.Meta.NodeID != self {
+			alive = append(alive, m.Meta.NodeID)
+		}
+	}
+	slices.Sort(alive)
+	return alive
 }
 
 // registeredLive reports whether the image holds this broker's current registration, unfenced.

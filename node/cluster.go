@@ -36,8 +36,6 @@ type clusterPlane struct {
 	gossip *gossip.Membership
 }
 
-func errorsIsNotLeader(err error) bool { return errors.Is(err, raftlog.ErrNotLeader) }
-
 // readIdentity returns the identity stored in dir, if any.
 func readIdentity(dir string) (raftlog.Identity, bool, error) {
 	path := filepath.Join(dir, raftlog.IdentityFile)
@@ -48,7 +46,6 @@ func readIdentity(dir string) (raftlog.Identity, bool, error) {
 	if err != nil {
 		return raftlog.Identity{}, false, fmt.Errorf("node: %w", err)
 	}
-	// LoadOrCreateIdentity checks the record; here we only need its cluster id to pass it back.
 	rec, n, err := wal.DecodeRecord(b, len(b))
 	if err != nil || n != len(b) || rec.Type != wal.TypeIdentity {
 		return raftlog.Identity{}, false, fmt.Errorf("node: %s: %w", path, errors.Join(wal.ErrCorrupt, err))
@@ -57,11 +54,7 @@ func readIdentity(dir string) (raftlog.Identity, bool, error) {
 	if err := json.Unmarshal(rec.Data, &id); err != nil {
 		return raftlog.Identity{}, false, fmt.Errorf("node: %s: %w", path, err)
 	}
-	got, _, err := raftlog.LoadOrCreateIdentity(dir, id.ClusterID, id.NodeID, nil)
-	if err != nil {
-		return raftlog.Identity{}, false, err
-	}
-	return got, true, nil
+	return id, true, nil
 }
 
 // gossipIncarnation folds the 16-byte data-directory incarnation into gossip's uint64.

@@ -306,9 +306,6 @@ func (p *framePool) put(b *[]byte) {
 	}
 }
 
-// byteBudget bounds the bytes of read-ahead frames of one connection. A request larger than the whole
-// budget is admitted when nothing else is outstanding (avail is then allowed to go negative), so any
-// frame up to MaxFrameBytes can be read.
 // acquire reserves cost bytes of read-ahead on this connection and in the node-wide request queue.
 func (c *conn) acquire(cost int64) bool {
 	if !c.budget.acquire(cost, c.done) {
@@ -326,6 +323,9 @@ func (c *conn) release(cost int64) {
 	c.budget.release(cost)
 }
 
+// byteBudget bounds the bytes of read-ahead frames of one connection. A request larger than the whole
+// budget is admitted when nothing else is outstanding (avail is then allowed to go negative), so any
+// frame up to MaxFrameBytes can be read.
 type byteBudget struct {
 	mu      sync.Mutex
 	avail   int64

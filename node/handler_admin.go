@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -202,17 +203,7 @@ func (c *conn) handleDescribeConfigs(m *kmsg.DescribeConfigsRequest) kmsg.Respon
 	for _, rr := range m.Resources {
 		res := kmsg.NewDescribeConfigsResponseResource()
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
-		want := func(name string) bool {
-			if rr.ConfigNames == nil {
-				return true
-			}
-			for _, n := range rr.ConfigNames {
-				if n == name {
-					return true
-				}
-			}
-			return false
-		}
+		want := func(name string) bool { return rr.ConfigNames == nil || slices.Contains(rr.ConfigNames, name) }
 		var err error
 		switch rr.ResourceType {
 		case resourceTypeTopic:

@@ -13,12 +13,11 @@ import (
 
 // fetchTarget is one requested partition, resolved once per request.
 type fetchTarget struct {
-	p            *partition // nil when err != nil
-	err          error
-	offset       int64
-	maxBytes     int32
-	currentEpoch int32
-	out          *wire.FetchPartition
+	p        *partition // nil when err != nil
+	err      error
+	offset   int64
+	maxBytes int32
+	out      *wire.FetchPartition
 }
 
 // handleFetch answers a Fetch: sessionless (SessionId 0, every requested partition, every time),
@@ -125,7 +124,7 @@ func (c *conn) resolveFetch(req wire.Request, m *kmsg.FetchRequest, resp *wire.F
 		for pi, rp := range rt.Partitions {
 			ft.Partitions[pi] = wire.NewFetchPartition(rp.Partition)
 			tg := fetchTarget{err: terr, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
-				currentEpoch: rp.CurrentLeaderEpoch, out: &ft.Partitions[pi]}
+				out: &ft.Partitions[pi]}
 			if terr == nil {
 				cur := int32(-1)
 				if req.Version >= 9 {

@@ -53,12 +53,8 @@ func newMetrics(n *Node) *metrics {
 			Help:    "Time from a request being dequeued to its response being written, by API.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}, []string{"api"}),
-		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_received_bytes_total", Help: "Request frame bytes read from clients.",
-		}),
-		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_sent_bytes_total", Help: "Response frame bytes written to clients.",
-		}),
+		bytesIn:  newCounter("sluice_received_bytes_total", "Request frame bytes read from clients."),
+		bytesOut: newCounter("sluice_sent_bytes_total", "Response frame bytes written to clients."),
 		connections: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_connections", Help: "Open client connections, by listener.",
 		}, []string{"listener"}),
@@ -69,28 +65,18 @@ func newMetrics(n *Node) *metrics {
 			Name: "sluice_connections_closed_total",
 			Help: "Client connections closed, by reason (eof, bad_frame, unknown_api, malformed, io, panic, shutdown, acks0_error, tls).",
 		}, []string{"reason"}),
-		produceBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_produce_bytes_total", Help: "Record batch bytes appended by Produce.",
-		}),
-		produceRecords: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_produce_records_total", Help: "Records appended by Produce.",
-		}),
-		produceBatches: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_produce_batches_total", Help: "Record batches appended by Produce.",
-		}),
+		produceBytes:   newCounter("sluice_produce_bytes_total", "Record batch bytes appended by Produce."),
+		produceRecords: newCounter("sluice_produce_records_total", "Records appended by Produce."),
+		produceBatches: newCounter("sluice_produce_batches_total", "Record batches appended by Produce."),
 		fetchBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_fetch_bytes_total",
 			Help: "Record bytes sent by Fetch, by write path (sendfile, copy, tls).",
 		}, []string{"path"}),
-		fetchWakeups: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_fetch_wakeups_total", Help: "Long-polling fetches woken by an append.",
-		}),
+		fetchWakeups: newCounter("sluice_fetch_wakeups_total", "Long-polling fetches woken by an append."),
 		fetchWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_fetch_waiting", Help: "Fetches currently parked waiting for data (long poll).",
 		}),
-		panics: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_handler_panics_total", Help: "Request handlers that panicked (connection closed).",
-		}),
+		panics: newCounter("sluice_handler_panics_total", "Request handlers that panicked (connection closed)."),
 	}
 	reg.MustRegister(m.requests, m.requestErrors, m.requestDuration, m.bytesIn, m.bytesOut, m.connections,
 		m.connsAccepted, m.connsClosed, m.produceBytes, m.produceRecords, m.produceBatches, m.fetchBytes,
@@ -104,28 +90,10 @@ func newMetrics(n *Node) *metrics {
 			}
 			return 0
 		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "sluice_log_end_offset_sum", Help: "Sum of the log end offsets of all partitions.",
-		}, func() float64 {
-			var sum float64
-			if r := n.registry(); r != nil {
-				for _, p := range r.partitions() {
-					sum += float64(p.log.LogEndOffset())
-				}
-			}
-			return sum
-		}),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "sluice_log_start_offset_sum", Help: "Sum of the log start offsets of all partitions.",
-		}, func() float64 {
-			var sum float64
-			if r := n.registry(); r != nil {
-				for _, p := range r.partitions() {
-					sum += float64(p.log.LogStartOffset())
-				}
-			}
-			return sum
-		}),
+		offsetSum(n, "sluice_log_end_offset_sum", "Sum of the log end offsets of all partitions.",
+			func(p *partition) int64 { return p.log.LogEndOffset() }),
+		offsetSum(n, "sluice_log_start_offset_sum", "Sum of the log start offsets of all partitions.",
+			func(p *partition) int64 { return p.log.LogStartOffset() }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -135,6 +103,23 @@ func newMetrics(n *Node) *metrics {
 		m.fetchBytes.WithLabelValues(p)
 	}
 	return m
+}
+
+func newCounter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+// offsetSum is a gauge of the sum of offset(p) over the node's partitions.
+func offsetSum(n *Node, name, help string, offset func(*partition) int64) prometheus.GaugeFunc {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+		var sum float64
+		if r := n.registry(); r != nil {
+			for _, p := range r.partitions() {
+				sum += float64(offset(p))
+			}
+		}
+		return sum
+	})
 }
 
 func apiName(key int16) string {

@@ -16,9 +16,7 @@ type clusterMetrics struct {
 
 func newClusterMetrics(n *Node, reg *prometheus.Registry) clusterMetrics {
 	c := clusterMetrics{
-		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "sluice_raft_leader_changes_total", Help: "Changes of the metadata raft leader seen by this node.",
-		}),
+		leaderChanges: newCounter("sluice_raft_leader_changes_total", "Changes of the metadata raft leader seen by this node."),
 		fenced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_broker_fenced", Help: "1 while this broker is fenced (unregistered, not admitted, or its heartbeats fail).",
 		}),

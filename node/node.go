@@ -123,7 +123,6 @@ func New(cfg Config) (*Node, error) {
 		clockBase: time.Now(),
 	}
 	n.queued.avail = cfg.MaxQueuedRequestBytes
-	n.queued.avail = cfg.MaxQueuedRequestBytes
 	if cfg.Client.Enabled() {
 		if n.tlsConf, err = loadTLS(cfg.ClientTLS); err != nil {
 			return nil, err

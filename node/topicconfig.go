@@ -34,15 +34,14 @@ var topicConfigKeys = []string{
 // topicConfig is a topic's effective settings: the node defaults overridden by the topic's explicit
 // configs (kept verbatim in set, which is what the topic's CreateTopic command carries).
 type topicConfig struct {
-	set          map[string]string
-	log          segment.Config
-	minInsync    int
-	explicitKeys map[string]bool
+	set       map[string]string
+	log       segment.Config
+	minInsync int
 }
 
 // parseTopicConfig validates explicit topic configs against base (the node's default log config).
 func parseTopicConfig(base segment.Config, set map[string]string) (topicConfig, error) {
-	tc := topicConfig{set: map[string]string{}, log: base, minInsync: 1, explicitKeys: map[string]bool{}}
+	tc := topicConfig{set: map[string]string{}, log: base, minInsync: 1}
 	bad := func(k, v, why string) error {
 		return fmt.Errorf("%w: %s=%q: %s", ErrInvalidTopicConfig, k, v, why)
 	}
@@ -110,7 +109,6 @@ func parseTopicConfig(base segment.Config, set map[string]string) (topicConfig, 
 			return tc, fmt.Errorf("%w: unknown topic config %q", ErrInvalidTopicConfig, k)
 		}
 		tc.set[k] = v
-		tc.explicitKeys[k] = true
 	}
 	if err := tc.log.Validate(); err != nil {
 		return tc, fmt.Errorf("%w: %w", ErrInvalidTopicConfig, err)
@@ -123,7 +121,8 @@ func parseTopicConfig(base segment.Config, set map[string]string) (topicConfig, 
 func (tc topicConfig) describe() []configEntry {
 	out := make([]configEntry, 0, len(topicConfigKeys))
 	for _, k := range topicConfigKeys {
-		out = append(out, configEntry{Name: k, Value: tc.value(k), Explicit: tc.explicitKeys[k]})
+		_, explicit := tc.set[k]
+		out = append(out, configEntry{Name: k, Value: tc.value(k), Explicit: explicit})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sluice-io/sluice/internal/fsutil"
 	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/segment"
 )
@@ -264,7 +265,7 @@ func (r *registry) openReplica(k partKey, w wanted) (*partition, error) {
 		return nil, fmt.Errorf("open %s: %w", dir, err)
 	}
 	if string(b) != want {
-		if err := writeFileAtomic(dir, partitionMetaFile, []byte(want)); err != nil {
+		if err := fsutil.WriteFileAtomic(dir, partitionMetaFile, []byte(want)); err != nil {
 			return nil, fmt.Errorf("open %s: %w", dir, err)
 		}
 	}

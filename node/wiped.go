@@ -7,9 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 
-	"github.com/sluice-io/sluice/internal/gossip"
 	"github.com/sluice-io/sluice/internal/link"
 	"github.com/sluice-io/sluice/raftlog/controller"
 	"github.com/sluice-io/sluice/wire"
@@ -39,16 +37,10 @@ func (n *Node) checkNotWiped(ctx context.Context) error {
 	}
 	var turn int
 	hint := func() int32 {
-		var alive []int32
-		for _, m := range g.Members() {
-			if m.State == gossip.StateAlive && m.Meta.NodeID != n.cfg.NodeID {
-				alive = append(alive, m.Meta.NodeID)
-			}
-		}
+		alive := alivePeers(g, n.cfg.NodeID)
 		if len(alive) == 0 {
 			return 0
 		}
-		slices.Sort(alive)
 		turn++
 		return alive[turn%len(alive)]
 	}
