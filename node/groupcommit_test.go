@@ -71,9 +71,9 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 	produce := func(pid int64) {
 		defer wg.Done()
 		b := batchtest.Build(batchtest.Producer(pid, 0, 0), batchtest.Values("x"))
-		h, err := segment.ParseHeader(b)
+		c, err := segment.Check(b, segment.DefaultConfig().MaxBatchBytes)
 		if err == nil {
-			_, err = p.append(b, h)
+			_, err = p.append(c)
 		}
 		if err != nil {
 			errs <- err

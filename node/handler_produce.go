@@ -101,10 +101,11 @@ func (c *conn) produceOne(p *partition, records []byte, version, acks int16) (ap
 			return appendResult{}, fmt.Errorf("%w: first batch is %d of %d bytes", ErrMultipleBatches, size, len(records))
 		}
 	}
-	h, err := segment.ValidateBatch(records, p.cfg.log.MaxBatchBytes)
+	checked, err := segment.Check(records, p.cfg.log.MaxBatchBytes)
 	if err != nil {
 		return appendResult{}, err
 	}
+	h := checked.Header()
 	switch {
 	case h.BaseOffset != 0:
 		return appendResult{}, fmt.Errorf("%w: %d", ErrBaseOffsetNonZero, h.BaseOffset)
@@ -119,7 +120,7 @@ func (c *conn) produceOne(p *partition, records []byte, version, acks int16) (ap
 	case acks == -1 && p.cfg.minInsync > 1:
 		return appendResult{}, fmt.Errorf("%w: min.insync.replicas=%d, in-sync replicas 1", ErrNotEnoughReplicas, p.cfg.minInsync)
 	}
-	res, err := p.append(records, h)
+	res, err := p.append(checked)
 	if err != nil {
 		return res, err
 	}

@@ -117,7 +117,8 @@ type appendResult struct {
 // append validates the idempotent-producer sequence of one already validated client batch, appends it
 // stamped with this node's leader epoch, updates the producer state and advances the high watermark.
 // A duplicate of a retained batch is not appended; its original base offset is returned.
-func (p *partition) append(batch []byte, h segment.Header) (appendResult, error) {
+func (p *partition) append(batch segment.Checked) (appendResult, error) {
+	h := batch.Header()
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -143,7 +144,7 @@ func (p *partition) append(batch []byte, h segment.Header) (appendResult, error)
 		}
 		return appendResult{baseOffset: dup.FirstOffset, logStartOffset: p.log.LogStartOffset(), duplicate: true}, nil
 	}
-	info, pending, err := p.log.AppendPending(batch, r.epoch)
+	info, pending, err := p.log.AppendCheckedPending(batch, r.epoch)
 	if err != nil {
 		p.mu.Unlock()
 		return appendResult{}, err

@@ -64,11 +64,55 @@ func (l *Log) AppendPending(batches []byte, leaderEpoch int32) (AppendInfo, Pend
 	return info, Pending{l: l, seq: seq}, nil
 }
 
+// Checked is one producer batch that Check has validated, with its header.
+// Only Check makes one, so AppendCheckedPending appends it without running
+// the CRC and field checks a second time. The zero value holds no batch.
+type Checked struct {
+	b []byte
+	h Header
+}
+
+// Check validates b as exactly one batch (see ValidateBatch) for a later
+// AppendCheckedPending. The caller must not change b in between.
+func Check(b []byte, maxBatchBytes int) (Checked, error) {
+	h, err := ValidateBatch(b, maxBatchBytes)
+	if err != nil {
+		return Checked{}, err
+	}
+	return Checked{b: b, h: h}, nil
+}
+
+// Header returns the checked batch's header.
+func (c Checked) Header() Header { return c.h }
+
+// AppendCheckedPending is AppendPending for a batch that Check validated: a
+// leader that needs the header before appending (producer sequences)
+// validates once. The log's own size bound still applies.
+func (l *Log) AppendCheckedPending(c Checked, leaderEpoch int32) (AppendInfo, Pending, error) {
+	if c.b == nil {
+		return AppendInfo{}, Pending{}, fmt.Errorf("%w: no checked batch", ErrCorrupt)
+	}
+	if l.cfg.MaxBatchBytes > 0 && c.h.Size() > l.cfg.MaxBatchBytes {
+		return AppendInfo{}, Pending{}, fmt.Errorf("%w: batch of %d bytes, max %d", ErrTooLarge, c.h.Size(), l.cfg.MaxBatchBytes)
+	}
+	info, seq, err := l.appendStamped(c.b, []Header{c.h}, leaderEpoch)
+	if err != nil {
+		return info, Pending{}, err
+	}
+	return info, Pending{l: l, seq: seq}, nil
+}
+
 func (l *Log) appendLeader(batches []byte, leaderEpoch int32) (AppendInfo, int64, error) {
 	hdrs, err := ValidateBatches(batches, l.cfg.MaxBatchBytes)
 	if err != nil {
 		return AppendInfo{}, 0, err
 	}
+	return l.appendStamped(batches, hdrs, leaderEpoch)
+}
+
+// appendStamped applies the leader's rules to validated batches, stamps
+// their offsets and epoch and writes them.
+func (l *Log) appendStamped(batches []byte, hdrs []Header, leaderEpoch int32) (AppendInfo, int64, error) {
 	for i, h := range hdrs {
 		if h.Control() {
 			return AppendInfo{}, 0, fmt.Errorf("batch %d: %w: control batch from a producer", i, ErrInvalidRecord)

@@ -603,3 +603,51 @@ func TestTruncateWaitsForPinnedView(t *testing.T) {
 		t.Fatalf("file size %d after truncation", st.Size())
 	}
 }
+
+// A batch validated once by Check is appended without a second validation,
+// stamped like Append stamps; the log's size bound and the leader rules
+// still apply, and a zero Checked is refused.
+func TestAppendCheckedPending(t *testing.T) {
+	cfg := testConfig()
+	l := openLog(t, t.TempDir(), cfg)
+	c, err := Check(batch("a", 3), cfg.MaxBatchBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, pending, err := l.AppendCheckedPending(c, 2)
+	if err != nil || pending.Wait() != nil {
+		t.Fatalf("AppendCheckedPending: %v", err)
+	}
+	if info.FirstOffset != 0 || info.LastOffset != 2 || l.LogEndOffset() != 3 {
+		t.Fatalf("info %+v, LEO %d", info, l.LogEndOffset())
+	}
+	v, err := l.Read(0, 1<<20, l.LogEndOffset())
+	if err != nil || len(v.Ranges) != 1 {
+		t.Fatalf("Read: %v %+v", err, v)
+	}
+	got := make([]byte, v.Ranges[0].Len)
+	if _, err := v.Ranges[0].File.ReadAt(got, v.Ranges[0].Pos); err != nil {
+		t.Fatal(err)
+	}
+	v.Release()
+	h, err := ValidateBatch(got, 0)
+	if err != nil || h.PartitionLeaderEpoch != 2 || h.BaseOffset != 0 {
+		t.Fatalf("stored batch: %+v, %v", h, err)
+	}
+	if _, _, err := l.AppendCheckedPending(Checked{}, 2); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("zero Checked: %v, want ErrCorrupt", err)
+	}
+	big, err := Check(batch("big", 200), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small := cfg
+	small.MaxBatchBytes = HeaderSize + 10
+	l2 := openLog(t, t.TempDir(), small)
+	if _, _, err := l2.AppendCheckedPending(big, 0); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("oversized checked batch: %v, want ErrTooLarge", err)
+	}
+	if _, _, err := l.AppendCheckedPending(c, 1); !errors.Is(err, ErrStaleEpoch) {
+		t.Fatalf("older epoch: %v, want ErrStaleEpoch", err)
+	}
+}
