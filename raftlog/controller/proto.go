@@ -261,7 +261,10 @@ func readFrame(r io.Reader, max int) ([]byte, error) {
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
-		return nil, fmt.Errorf("controller: read frame: %w", io.ErrUnexpectedEOF)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // the size promised a body
+		}
+		return nil, fmt.Errorf("controller: read frame: %w", err)
 	}
 	return b, nil
 }
