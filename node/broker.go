@@ -117,18 +117,52 @@ func (n *Node) mayLead(img *meta.Image) bool {
 // monoNow is the monotonic time since clockBase, in nanoseconds.
 func (n *Node) monoNow() int64 { return int64(time.Since(n.clockBase)) }
 
-// leaseValid reports whether the last acknowledged heartbeat still covers this moment.
-func (n *Node) leaseValid() bool { return n.monoNow() < n.leaseUntil.Load() }
+// leaseGrant is one acknowledged heartbeat: it covers writes until until (monoNow units: the send
+// time plus SessionTimeout) once the local image index has reached index.
+type leaseGrant struct {
+	until int64
+	index uint64
+}
 
-// extendLease records an acknowledged heartbeat sent at sentAt (monoNow units).
-func (n *Node) extendLease(sentAt int64) {
-	until := sentAt + int64(n.cfg.SessionTimeout)
-	for {
-		cur := n.leaseUntil.Load()
-		if until <= cur || n.leaseUntil.CompareAndSwap(cur, until) {
-			return
-		}
+func (g leaseGrant) covers(now int64, applied uint64) bool {
+	return now < g.until && applied >= g.index
+}
+
+// leaseState holds the newest grant and the newest one already covered by the local image; the
+// older grant keeps writes flowing while the image catches up to the newer one.
+type leaseState struct{ held, next leaseGrant }
+
+// valid reports whether a grant covers now with the local image at applied.
+func (st *leaseState) valid(now int64, applied uint64) bool {
+	return st != nil && (st.next.covers(now, applied) || st.held.covers(now, applied))
+}
+
+// with returns the state after grant g arrived with the local image at applied.
+func (st *leaseState) with(g leaseGrant, applied uint64) *leaseState {
+	var out leaseState
+	if st != nil {
+		out = *st
 	}
+	if out.next.index <= applied && out.next.until > out.held.until {
+		out.held = out.next
+	}
+	out.next = g
+	if g.index <= applied && g.until > out.held.until {
+		out.held = g
+	}
+	return &out
+}
+
+// leaseValid reports whether an acknowledged heartbeat covers this moment and the local image.
+func (n *Node) leaseValid() bool {
+	return n.lease.Load().valid(n.monoNow(), n.registry().image().Index())
+}
+
+// extendLease records a heartbeat sent at sentAt (monoNow units) and acknowledged by a controller
+// whose image was at index. Only the heartbeat loop calls it.
+func (n *Node) extendLease(sentAt int64, index uint64) {
+	g := leaseGrant{until: sentAt + int64(n.cfg.SessionTimeout), index: index}
+	n.lease.Store(n.lease.Load().with(g, n.registry().image().Index()))
 }
 
 func (n *Node) setHBFenced(v bool) {
@@ -249,7 +283,7 @@ func (n *Node) heartbeatLoop(ctx context.Context, epoch int64) {
 		default:
 			lastOK = time.Now()
 			if !reply.fenced {
-				n.extendLease(sentAt)
+				n.extendLease(sentAt, reply.metadataOffset)
 			}
 			n.setHBFenced(reply.fenced)
 		}

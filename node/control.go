@@ -11,6 +11,7 @@ type heartbeatReply struct {
 	errorCode      int16 // 0, or STALE_BROKER_EPOCH (77) for an old registration
 	fenced         bool  // the registration is fenced (not yet admitted, or expired)
 	shouldShutdown bool
+	metadataOffset uint64 // the controller's image index when it answered
 }
 
 // codeStaleBrokerEpoch is Kafka's STALE_BROKER_EPOCH.

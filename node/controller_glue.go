@@ -125,7 +125,8 @@ func (r rpcControl) register(ctx context.Context, rb meta.RegisterBroker) (int64
 func (r rpcControl) heartbeat(ctx context.Context, brokerEpoch int64, wantFence bool) (heartbeatReply, error) {
 	reply, err := r.g.cli.Heartbeat(ctx, controller.Heartbeat{NodeID: r.n.cfg.NodeID, BrokerEpoch: brokerEpoch,
 		WantFence: wantFence, MetadataOffset: r.n.raft.AppliedIndex()})
-	out := heartbeatReply{errorCode: reply.ErrorCode, fenced: reply.Fenced, shouldShutdown: reply.ShouldShutdown}
+	out := heartbeatReply{errorCode: reply.ErrorCode, fenced: reply.Fenced, shouldShutdown: reply.ShouldShutdown,
+		metadataOffset: reply.MetadataOffset}
 	if reply.ErrorCode == wire.CodeBrokerIDNotRegistered {
 		out.errorCode = codeStaleBrokerEpoch // register again either way
 	}

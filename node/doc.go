@@ -36,8 +36,12 @@
 // answer, or no successful heartbeat for SessionTimeout, makes the broker treat itself as fenced:
 // it stops leading every partition at once (zombie fencing) and registers again. Independently,
 // every produce checks a lease: the send time of the last heartbeat the controller acknowledged
-// plus SessionTimeout. The controller cannot fence by session expiry before that moment, so a
-// broker that was frozen past its session refuses writes before it has heard from anybody.
+// plus SessionTimeout, counted only once the local image has reached the controller's image index
+// carried in that acknowledgement. The controller cannot fence by session expiry before the lease
+// ends, so a broker that was frozen past its session refuses writes before it has heard from
+// anybody; and when its first heartbeat after waking is acknowledged (the controller may unfence it
+// at once), it still refuses them until its image shows what the controller had decided meanwhile,
+// such as another leader for its partitions.
 //
 // The reconciler is the only writer of the local replicas. It reads a raftlog.MetaSubscription and
 // reconciles the replicas with the newest image: replicas the image no longer assigns here are

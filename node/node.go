@@ -52,13 +52,13 @@ type Node struct {
 	pids        *pidAllocator
 	brokerEpoch atomic.Int64 // current registration's epoch; 0 before the first registration
 	hbFenced    atomic.Bool  // the controller says (or silence implies) this broker is fenced
-	// leaseUntil is when this broker's leadership lease ends, in nanoseconds on the monotonic clock
-	// since clockBase: the send time of the last acknowledged heartbeat plus SessionTimeout. The
-	// controller cannot fence the broker before that moment (it counts the session from the
-	// heartbeat's arrival), so a broker that checks the lease on every write never acts as leader
-	// after it was fenced, even if it was frozen and has not yet noticed.
-	leaseUntil atomic.Int64
-	clockBase  time.Time
+	// lease is this broker's leadership lease, built from acknowledged heartbeats (see leaseState).
+	// The controller cannot fence the broker before a lease ends (it counts the session from the
+	// heartbeat's arrival), and a lease counts only once the local image has caught up with the
+	// controller's image at the acknowledgement; so a broker that checks the lease on every write
+	// never acts as leader after it was fenced, even if it was frozen and has not yet noticed.
+	lease     atomic.Pointer[leaseState]
+	clockBase time.Time
 	// queued bounds request frames read but not yet answered, across connections.
 	queued       byteBudget
 	shuttingDown atomic.Bool // controlled shutdown in progress

@@ -40,6 +40,11 @@ type HeartbeatReply struct {
 	ErrorCode      int16 // 0, or STALE_BROKER_EPOCH / BROKER_ID_NOT_REGISTERED
 	Fenced         bool  // the broker may not lead or join ISRs
 	ShouldShutdown bool  // controlled shutdown: leadership has moved away
+	// MetadataOffset is the index of the controller's image when it answered (after the commands
+	// returned with the reply). A broker counts the acknowledgement toward its leadership lease
+	// only once its own image has reached it, so a broker that was fenced and replaced while
+	// frozen sees its replacement before it can act on an old leadership again.
+	MetadataOffset uint64
 }
 
 // session is the controller's view of one broker registration's liveness.
@@ -126,7 +131,7 @@ func (c *Core) Heartbeat(now time.Time, img *meta.Image, hb Heartbeat) (Heartbea
 	if hb.WantFence {
 		s.shutdown, s.unfence = true, false
 	}
-	reply := HeartbeatReply{Fenced: b.Fenced}
+	reply := HeartbeatReply{Fenced: b.Fenced, MetadataOffset: img.Index()}
 	var cmds []meta.Command
 	if b.Fenced && !s.shutdown && hb.MetadataOffset >= uint64(b.Epoch) {
 		s.unfence = true

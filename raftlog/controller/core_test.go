@@ -135,7 +135,7 @@ func TestCoreSessions(t *testing.T) {
 				if len(cmds) != 0 {
 					t.Fatalf("heartbeat of an unfenced broker proposed %v", cmds)
 				}
-				want := HeartbeatReply{}
+				want := HeartbeatReply{MetadataOffset: img.Index()}
 				if ev.stale != 0 {
 					want = HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true}
 				}

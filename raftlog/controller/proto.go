@@ -17,7 +17,7 @@ import (
 //	response = version u8 (=1) | kind u8 | error code i16 | controller i32 | message str | fields
 
 // ProtocolVersion is the RPC message version.
-const ProtocolVersion = 1
+const ProtocolVersion = 2
 
 const (
 	frameHeader    = 4
@@ -193,6 +193,7 @@ func encodeResponse(r *response) []byte {
 	case kindHeartbeat:
 		w.bool(r.heartbeat.Fenced)
 		w.bool(r.heartbeat.ShouldShutdown)
+		w.u64(r.heartbeat.MetadataOffset)
 	case kindPropose:
 		w.u64(r.index)
 		w.bool(r.producerIDs != nil)
@@ -227,7 +228,7 @@ func decodeResponse(b []byte) (*response, error) {
 	case kindRegister:
 		r.epoch = rd.i64()
 	case kindHeartbeat:
-		r.heartbeat = HeartbeatReply{ErrorCode: r.code, Fenced: rd.bool(), ShouldShutdown: rd.bool()}
+		r.heartbeat = HeartbeatReply{ErrorCode: r.code, Fenced: rd.bool(), ShouldShutdown: rd.bool(), MetadataOffset: rd.u64()}
 	case kindPropose:
 		r.index = rd.u64()
 		if rd.bool() {

@@ -27,7 +27,7 @@ func sampleResponses() []*response {
 	return []*response{
 		{kind: kindRegister, epoch: 12},
 		{kind: kindHeartbeat, code: wire.CodeStaleBrokerEpoch, message: "stale",
-			heartbeat: HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true, ShouldShutdown: true}},
+			heartbeat: HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true, ShouldShutdown: true, MetadataOffset: 1 << 40}},
 		{kind: kindControlledShutdown, code: wire.CodeNotController, leader: 3, message: "not me"},
 		{kind: kindPropose, index: 99, producerIDs: &meta.ProducerIDBlock{NodeID: 1, BrokerEpoch: 2, FirstID: 3000, Count: 1000}},
 		{kind: kindPropose, index: 98, code: wire.CodeTopicAlreadyExists, message: "exists"},
@@ -84,13 +84,13 @@ func TestProtoTruncatedAndCorrupt(t *testing.T) {
 	for _, r := range sampleResponses() {
 		check(encodeResponse(r)[frameHeader:], func(b []byte) error { _, err := decodeResponse(b); return err })
 	}
-	if _, err := decodeRequest([]byte{2, byte(kindStatus)}); !errors.Is(err, ErrMalformed) {
-		t.Fatalf("version 2: %v", err)
+	if _, err := decodeRequest([]byte{ProtocolVersion + 1, byte(kindStatus)}); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a newer version: %v", err)
 	}
-	if _, err := decodeRequest([]byte{1, 200}); !errors.Is(err, ErrMalformed) {
+	if _, err := decodeRequest([]byte{ProtocolVersion, 200}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("unknown kind: %v", err)
 	}
-	if _, err := decodeRequest([]byte{1, byte(kindStatus), 0}); !errors.Is(err, ErrMalformed) {
+	if _, err := decodeRequest([]byte{ProtocolVersion, byte(kindStatus), 0}); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 }

@@ -130,9 +130,11 @@ func (s *Server) heartbeat(ctx context.Context, peer int32, hb Heartbeat) (Heart
 	if err := s.propose(ctx, cmds); err != nil {
 		return HeartbeatReply{}, err
 	}
-	if b, ok := s.mm.Image().Broker(hb.NodeID); ok && b.Epoch == hb.BrokerEpoch {
+	img := s.mm.Image()
+	if b, ok := img.Broker(hb.NodeID); ok && b.Epoch == hb.BrokerEpoch {
 		reply.Fenced = b.Fenced
 	}
+	reply.MetadataOffset = max(reply.MetadataOffset, img.Index())
 	return reply, nil
 }
 
