@@ -128,29 +128,62 @@ func (g leaseGrant) covers(now int64, applied uint64) bool {
 	return now < g.until && applied >= g.index
 }
 
-// leaseState holds the newest grant and the newest one already covered by the local image; the
-// older grant keeps writes flowing while the image catches up to the newer one.
-type leaseState struct{ held, next leaseGrant }
+// maxPendingGrants bounds the grants waiting for the local image: enough to keep a lease through
+// a lag of several heartbeat intervals.
+const maxPendingGrants = 16
+
+// leaseState holds the longest grant the local image already covers, and the grants still
+// waiting for it (oldest first); a waiting grant is held once the image reaches its index, so
+// writes keep flowing while the image catches up. States are immutable: the heartbeat loop adds
+// grants and the reconciler promotes them, each with a CAS.
+type leaseState struct {
+	held    leaseGrant
+	pending []leaseGrant
+}
 
 // valid reports whether a grant covers now with the local image at applied.
 func (st *leaseState) valid(now int64, applied uint64) bool {
-	return st != nil && (st.next.covers(now, applied) || st.held.covers(now, applied))
+	if st == nil {
+		return false
+	}
+	if st.held.covers(now, applied) {
+		return true
+	}
+	for _, g := range st.pending {
+		if g.covers(now, applied) {
+			return true
+		}
+	}
+	return false
+}
+
+// promoted returns the state with every pending grant the image at applied covers folded into
+// held; st itself when none is.
+func (st *leaseState) promoted(applied uint64) *leaseState {
+	if st == nil || !slices.ContainsFunc(st.pending, func(g leaseGrant) bool { return g.index <= applied }) {
+		return st
+	}
+	out := &leaseState{held: st.held}
+	for _, g := range st.pending {
+		switch {
+		case g.index > applied:
+			out.pending = append(out.pending, g)
+		case g.until > out.held.until:
+			out.held = g
+		}
+	}
+	return out
 }
 
 // with returns the state after grant g arrived with the local image at applied.
 func (st *leaseState) with(g leaseGrant, applied uint64) *leaseState {
-	var out leaseState
+	out := &leaseState{}
 	if st != nil {
-		out = *st
+		out.held = st.held
+		out.pending = append(out.pending, st.pending[max(0, len(st.pending)-maxPendingGrants+1):]...)
 	}
-	if out.next.index <= applied && out.next.until > out.held.until {
-		out.held = out.next
-	}
-	out.next = g
-	if g.index <= applied && g.until > out.held.until {
-		out.held = g
-	}
-	return &out
+	out.pending = append(out.pending, g)
+	return out.promoted(applied)
 }
 
 // leaseValid reports whether an acknowledged heartbeat covers this moment and the local image.
@@ -159,10 +192,27 @@ func (n *Node) leaseValid() bool {
 }
 
 // extendLease records a heartbeat sent at sentAt (monoNow units) and acknowledged by a controller
-// whose image was at index. Only the heartbeat loop calls it.
+// whose image was at index.
 func (n *Node) extendLease(sentAt int64, index uint64) {
 	g := leaseGrant{until: sentAt + int64(n.cfg.SessionTimeout), index: index}
-	n.lease.Store(n.lease.Load().with(g, n.registry().image().Index()))
+	n.updateLease(func(st *leaseState) *leaseState { return st.with(g, n.registry().image().Index()) })
+}
+
+// promoteLease is called once the local replicas reflect the image at applied, so a grant waiting
+// for it becomes the held one even if the image lags every acknowledgement by more than a
+// heartbeat interval.
+func (n *Node) promoteLease(applied uint64) {
+	n.updateLease(func(st *leaseState) *leaseState { return st.promoted(applied) })
+}
+
+func (n *Node) updateLease(f func(*leaseState) *leaseState) {
+	for {
+		old := n.lease.Load()
+		nw := f(old)
+		if nw == old || n.lease.CompareAndSwap(old, nw) {
+			return
+		}
+	}
 }
 
 func (n *Node) setHBFenced(v bool) {

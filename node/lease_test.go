@@ -42,7 +42,34 @@ func TestLeaseGrants(t *testing.T) {
 	}
 	// The next acknowledgement promotes the grant the image has reached.
 	st = st.with(leaseGrant{until: 21 * sec, index: 25}, 20)
-	if st.held.index != 20 || !st.valid(20*sec-1, 20) {
+	if st.held.index != 20 || len(st.pending) != 1 || !st.valid(20*sec-1, 20) {
 		t.Fatalf("covered grant not promoted: %+v", *st)
+	}
+	// A lagging image: every acknowledgement is ahead of it when the next one arrives. The
+	// reconciler promotes a grant when the image reaches it, so writes keep flowing as long as the
+	// lag stays under the session.
+	st = nil
+	applied := uint64(0)
+	for k := int64(1); k <= 20; k++ {
+		sent := k * sec / 2
+		st = st.with(leaseGrant{until: sent + 6*sec, index: uint64(k * 10)}, applied)
+		applied = uint64(max(0, k*10-25)) // the image lags two acknowledgements behind
+		st = st.promoted(applied)
+		if k > 3 && !st.valid(sent+sec/4, applied) { // from k=4 the image covers the first grant
+			t.Fatalf("heartbeat %d: lease lost while the image lags two acknowledgements: %+v", k, *st)
+		}
+	}
+	if p := st.promoted(applied); p != st {
+		t.Fatal("promotion without a change allocated a new state")
+	}
+	if len(st.pending) > maxPendingGrants {
+		t.Fatalf("%d pending grants, bound %d", len(st.pending), maxPendingGrants)
+	}
+	// Grants that never get covered stay bounded.
+	for k := range 100 {
+		st = st.with(leaseGrant{until: int64(k) * sec, index: 1 << 40}, 0)
+	}
+	if len(st.pending) != maxPendingGrants {
+		t.Fatalf("%d pending grants after 100 uncovered ones, want %d", len(st.pending), maxPendingGrants)
 	}
 }

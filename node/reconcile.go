@@ -43,6 +43,7 @@ func (n *Node) reconcileLoop(ctx context.Context) {
 		} else if orphans {
 			orphansDone = true
 		}
+		n.promoteLease(img.Index())
 		n.metrics.observeImage(n, img)
 		n.changed.notify()
 	}
