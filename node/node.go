@@ -10,14 +10,19 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sluice-io/sluice/fetch"
+	"github.com/sluice-io/sluice/internal/fsutil"
 	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/wire"
 )
+
+// dataDirLockFile is the file in the data directory a running broker holds an exclusive flock on.
+const dataDirLockFile = ".lock"
 
 // Addrs are the bound addresses of a started node's listeners ("host:port"; empty when disabled).
 type Addrs struct {
@@ -59,6 +64,7 @@ type Node struct {
 	// never acts as leader after it was fenced, even if it was frozen and has not yet noticed.
 	lease     atomic.Pointer[leaseState]
 	clockBase time.Time
+	dirLock   *fsutil.Lock // the data directory's lock, held from Start to the end of Shutdown
 	// queued bounds request frames read but not yet answered, across connections.
 	queued       byteBudget
 	shuttingDown atomic.Bool // controlled shutdown in progress
@@ -163,11 +169,20 @@ func (n *Node) Start(ctx context.Context) (err error) {
 			if r := n.reg.Load(); r != nil {
 				_ = r.closeAll()
 			}
+			_ = n.dirLock.Unlock()
 		}
 	}()
 	if err := os.MkdirAll(n.cfg.DataDir, 0o755); err != nil {
 		return fmt.Errorf("node: data dir: %w", err)
 	}
+	// One process per data directory: a second broker (or a restart while a frozen one still
+	// runs) would write the same logs and raft WAL, and could register while the first held a
+	// leadership lease.
+	lock, err := fsutil.LockFile(filepath.Join(n.cfg.DataDir, dataDirLockFile))
+	if err != nil {
+		return fmt.Errorf("node: data dir %s is in use: %w", n.cfg.DataDir, err)
+	}
+	n.dirLock = lock
 	reg := newRegistry(n.cfg.DataDir, n.cfg.Log, n.cfg.NodeID, n.lg)
 	n.reg.Store(reg)
 
@@ -395,6 +410,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		if err := r.closeAll(); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := n.dirLock.Unlock(); err != nil {
+		errs = append(errs, err)
 	}
 	n.lg.Info("node stopped")
 	return errors.Join(errs...)

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/batchtest"
+	"github.com/sluice-io/sluice/internal/fsutil"
 )
 
 // produceRaw sends one Produce (acks=-1 unless changed by the caller) with records for
@@ -210,6 +213,35 @@ func copyDir(t *testing.T, src, dst string) {
 		return out.Close()
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A second broker on a data directory in use is refused before it touches anything, and the
+// directory is free again once the first has shut down.
+func TestDataDirLocked(t *testing.T) {
+	dir := t.TempDir()
+	e1 := startNode(t, dir, nil)
+	cfg, _ := testConfig(t, dir)
+	n2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n2.Start(context.Background())
+	if !errors.Is(err, fsutil.ErrLocked) || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second broker on %s: %v, want a data-dir-in-use error", dir, err)
+	}
+	e1.shutdown()
+	n3, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n3.Start(context.Background()); err != nil {
+		t.Fatalf("start after the first broker stopped: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n3.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,8 +1,11 @@
 package fsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +29,28 @@ func TestWriteFileAtomicReplaces(t *testing.T) {
 func TestWriteFileAtomicMissingDir(t *testing.T) {
 	if err := WriteFileAtomic(filepath.Join(t.TempDir(), "absent"), "f", nil); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+// A second lock on the same file fails at once, naming the holder, and succeeds after Unlock.
+func TestLockFileExclusive(t *testing.T) {
+	path := filepath.Join(t.TempDir(), ".lock")
+	l, err := LockFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockFile(path)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second lock: %v, want ErrLocked naming pid %d", err, os.Getpid())
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := LockFile(path)
+	if err != nil {
+		t.Fatalf("lock after unlock: %v", err)
+	}
+	if err := l2.Unlock(); err != nil {
+		t.Fatal(err)
 	}
 }
