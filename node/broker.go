@@ -192,9 +192,13 @@ func (n *Node) leaseValid() bool {
 }
 
 // extendLease records a heartbeat sent at sentAt (monoNow units) and acknowledged by a controller
-// whose image was at index.
-func (n *Node) extendLease(sentAt int64, index uint64) {
-	g := leaseGrant{until: sentAt + int64(n.cfg.SessionTimeout), index: index}
+// whose image was at index, granting lease. The grant ends a thirty-second of the lease early: the
+// controller counts on its own clock, which may run a little slower.
+func (n *Node) extendLease(sentAt int64, index uint64, lease time.Duration) {
+	if lease <= 0 {
+		return
+	}
+	g := leaseGrant{until: sentAt + int64(lease-lease/32), index: index}
 	n.updateLease(func(st *leaseState) *leaseState { return st.with(g, n.registry().image().Index()) })
 }
 
@@ -333,7 +337,7 @@ func (n *Node) heartbeatLoop(ctx context.Context, epoch int64) {
 		default:
 			lastOK = time.Now()
 			if !reply.fenced {
-				n.extendLease(sentAt, reply.metadataOffset)
+				n.extendLease(sentAt, reply.metadataOffset, reply.lease)
 			}
 			n.setHBFenced(reply.fenced)
 		}

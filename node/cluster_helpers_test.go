@@ -67,6 +67,7 @@ func (c *testCluster) config(id int32) Config {
 	}
 	cfg.HeartbeatInterval = 100 * time.Millisecond
 	cfg.SessionTimeout = 1500 * time.Millisecond
+	cfg.LeaderLease = time.Second
 	cfg.RaftTickInterval = 25 * time.Millisecond
 	cfg.ControlledShutdownTimeout = 10 * time.Second
 	cfg.PreferredLeaderInterval = 0

@@ -70,6 +70,12 @@ type Config struct {
 	// SessionTimeout: a broker whose heartbeats stop this long is fenced by the controller.
 	// Default 6s.
 	SessionTimeout time.Duration
+	// LeaderLease is how long an acknowledged heartbeat lets this broker accept writes as a
+	// partition leader, from the heartbeat's send time; the controller (which uses its own node's
+	// setting) fences no broker, whatever gossip says, before the lease it granted ends. It bounds
+	// how fast gossip's dead verdict moves leadership, and a broker whose heartbeats go unanswered
+	// this long refuses writes. Between HeartbeatInterval and SessionTimeout; default 2s.
+	LeaderLease time.Duration
 	// RaftTickInterval is the raft logical clock (elections after 10-20 ticks). Default 100ms.
 	RaftTickInterval time.Duration
 	// MetadataSnapshotEntries: the metadata image is snapshotted every this many raft entries.
@@ -152,6 +158,7 @@ func DefaultConfig() Config {
 		NodeID:                    1,
 		HeartbeatInterval:         500 * time.Millisecond,
 		SessionTimeout:            6 * time.Second,
+		LeaderLease:               2 * time.Second,
 		RaftTickInterval:          100 * time.Millisecond,
 		MetadataSnapshotEntries:   10000,
 		ControlledShutdownTimeout: 30 * time.Second,
@@ -200,6 +207,10 @@ func (c Config) Validate() error {
 	}
 	if c.HeartbeatInterval <= 0 || c.SessionTimeout <= c.HeartbeatInterval {
 		return bad("need 0 < HeartbeatInterval (%v) < SessionTimeout (%v)", c.HeartbeatInterval, c.SessionTimeout)
+	}
+	if c.LeaderLease <= c.HeartbeatInterval || c.LeaderLease > c.SessionTimeout {
+		return bad("need HeartbeatInterval (%v) < LeaderLease (%v) <= SessionTimeout (%v)",
+			c.HeartbeatInterval, c.LeaderLease, c.SessionTimeout)
 	}
 	if c.RaftTickInterval <= 0 {
 		return bad("RaftTickInterval %v <= 0", c.RaftTickInterval)

@@ -11,6 +11,7 @@ func TestClusterConfigValidate(t *testing.T) {
 	base.DataDir = t.TempDir()
 	base.ClientPlain = Listener{Addr: "127.0.0.1:0"}
 	if base.NodeID != 1 || base.HeartbeatInterval != 500*time.Millisecond || base.SessionTimeout != 6*time.Second ||
+		base.LeaderLease != 2*time.Second ||
 		base.RaftTickInterval != 100*time.Millisecond || base.MetadataSnapshotEntries != 10000 ||
 		base.ControlledShutdownTimeout != 30*time.Second {
 		t.Fatalf("defaults: %+v", base)
@@ -37,6 +38,8 @@ func TestClusterConfigValidate(t *testing.T) {
 		"duplicate voters":      func(c *Config) { c.InitialVoters = []int32{1, 2, 2} },
 		"voter 0":               func(c *Config) { c.InitialVoters = []int32{0, 1} },
 		"heartbeat >= session":  func(c *Config) { c.HeartbeatInterval = c.SessionTimeout },
+		"lease <= heartbeat":    func(c *Config) { c.LeaderLease = c.HeartbeatInterval },
+		"lease > session":       func(c *Config) { c.LeaderLease = c.SessionTimeout + 1 },
 		"raft tick 0":           func(c *Config) { c.RaftTickInterval = 0 },
 		"snapshot entries 0":    func(c *Config) { c.MetadataSnapshotEntries = 0 },
 		"controlled shutdown 0": func(c *Config) { c.ControlledShutdownTimeout = 0 },

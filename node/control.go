@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/sluice-io/sluice/raftlog/meta"
 )
@@ -11,7 +12,8 @@ type heartbeatReply struct {
 	errorCode      int16 // 0, or STALE_BROKER_EPOCH (77) for an old registration
 	fenced         bool  // the registration is fenced (not yet admitted, or expired)
 	shouldShutdown bool
-	metadataOffset uint64 // the controller's image index when it answered
+	metadataOffset uint64        // the controller's image index when it answered
+	lease          time.Duration // how long from the heartbeat's send time it lets this broker lead
 }
 
 // codeStaleBrokerEpoch is Kafka's STALE_BROKER_EPOCH.

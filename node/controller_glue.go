@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/sluice-io/sluice/internal/link"
+	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/raftlog/controller"
 	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/wire"
@@ -29,6 +31,10 @@ type controllerGlue struct {
 func (n *Node) controllerConfig() controller.Config {
 	cc := controller.DefaultConfig()
 	cc.SessionTimeout = n.cfg.SessionTimeout
+	cc.Lease = n.cfg.LeaderLease
+	// With CheckQuorum a deposed controller steps down at most one election timeout (10 ticks)
+	// after its successor was elected; twice that is the margin.
+	cc.LeaseGrace = time.Duration(2*raftlog.DefaultConfig().ElectionTicks) * n.cfg.RaftTickInterval
 	cc.PreferredLeaderInterval = n.cfg.PreferredLeaderInterval
 	cc.TickInterval = min(cc.TickInterval, n.cfg.HeartbeatInterval)
 	cc.Logger = n.lg
@@ -126,7 +132,7 @@ func (r rpcControl) heartbeat(ctx context.Context, brokerEpoch int64, wantFence 
 	reply, err := r.g.cli.Heartbeat(ctx, controller.Heartbeat{NodeID: r.n.cfg.NodeID, BrokerEpoch: brokerEpoch,
 		WantFence: wantFence, MetadataOffset: r.n.raft.AppliedIndex()})
 	out := heartbeatReply{errorCode: reply.ErrorCode, fenced: reply.Fenced, shouldShutdown: reply.ShouldShutdown,
-		metadataOffset: reply.MetadataOffset}
+		metadataOffset: reply.MetadataOffset, lease: reply.Lease}
 	if reply.ErrorCode == wire.CodeBrokerIDNotRegistered {
 		out.errorCode = codeStaleBrokerEpoch // register again either way
 	}

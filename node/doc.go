@@ -35,13 +35,15 @@
 // applied metadata reaches the registration. A STALE_BROKER_EPOCH (or BROKER_ID_NOT_REGISTERED)
 // answer, or no successful heartbeat for SessionTimeout, makes the broker treat itself as fenced:
 // it stops leading every partition at once (zombie fencing) and registers again. Independently,
-// every produce checks a lease: the send time of the last heartbeat the controller acknowledged
-// plus SessionTimeout, counted only once the local image has reached the controller's image index
-// carried in that acknowledgement. The controller cannot fence by session expiry before the lease
-// ends, so a broker that was frozen past its session refuses writes before it has heard from
-// anybody; and when its first heartbeat after waking is acknowledged (the controller may unfence it
-// at once), it still refuses them until its image shows what the controller had decided meanwhile,
-// such as another leader for its partitions.
+// every produce checks a leader lease: each acknowledged heartbeat grants LeaderLease (as the
+// controller says in its answer) from the heartbeat's send time, counted only once the local image
+// has reached the controller's image index carried in that answer. The controller fences no broker,
+// on session expiry or on gossip's dead verdict, before the last lease it granted ends, so a broker
+// frozen for any length of time refuses writes when it wakes, before it has heard from anybody;
+// and when its first heartbeat after waking is acknowledged (the controller may unfence it at
+// once), it still refuses them until its image shows what the controller had decided meanwhile,
+// such as another leader for its partitions. A write whose lease ran out during the append is not
+// acknowledged.
 //
 // The reconciler is the only writer of the local replicas. It reads a raftlog.MetaSubscription and
 // reconciles the replicas with the newest image: replicas the image no longer assigns here are

@@ -64,7 +64,15 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 					err = perr
 				} else {
 					var res appendResult
-					if res, err = c.produceOne(p, rp.Records, m.Version, m.Acks); err == nil {
+					res, err = c.produceOne(p, rp.Records, m.Version, m.Acks)
+					if err == nil && !c.n.leaseValid() {
+						// The lease ran out during the append (a long fsync, a pause): the
+						// controller may have moved the partition, so this write is not
+						// acknowledged. It stays in this replica's log only, like an unanswered
+						// write to any leader that fails.
+						err = fmt.Errorf("%w: %s-%d: the controller lease ran out during the append", ErrNotLeader, t.name, rp.Partition)
+					}
+					if err == nil {
 						pr.BaseOffset, pr.LogStartOffset = res.baseOffset, res.logStartOffset
 					}
 				}

@@ -75,6 +75,7 @@ func clusterFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.StringVar(&cfg.Rack, "rack", cfg.Rack, "rack (or zone) of this broker, for replica placement")
 	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often this broker heartbeats to the controller")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", cfg.SessionTimeout, "a broker silent for this long is fenced by the controller")
+	fs.DurationVar(&cfg.LeaderLease, "leader-lease", cfg.LeaderLease, "how long an acknowledged heartbeat lets this broker accept writes as leader (and the least time before gossip alone moves leadership away from a broker)")
 	fs.DurationVar(&cfg.RaftTickInterval, "raft-tick-interval", cfg.RaftTickInterval, "raft tick (elections take 10 ticks)")
 	fs.Uint64Var(&cfg.MetadataSnapshotEntries, "metadata-snapshot-entries", cfg.MetadataSnapshotEntries, "snapshot the metadata log every this many entries")
 	fs.DurationVar(&cfg.ControlledShutdownTimeout, "controlled-shutdown-timeout", cfg.ControlledShutdownTimeout, "limit for moving leadership away on SIGTERM")

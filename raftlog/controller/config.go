@@ -18,6 +18,18 @@ type Config struct {
 	// SessionTimeout: a broker missing heartbeats this long is fenced.
 	// Zero means 6s.
 	SessionTimeout time.Duration
+	// Lease is how long an acknowledged heartbeat lets a broker act as
+	// leader, counted from the heartbeat's arrival: the controller fences no
+	// broker, whatever gossip says, before the last lease it granted ends.
+	// It bounds how soon gossip's dead verdict can move leadership. Zero
+	// means 2s; it never extends past SessionTimeout's role (a session does
+	// not expire before its lease either).
+	Lease time.Duration
+	// LeaseGrace is added to Lease for every broker when a controller takes
+	// over: how long a deposed controller may still grant leases before it
+	// notices (with raft's CheckQuorum, about two election timeouts). Zero
+	// means 2s.
+	LeaseGrace time.Duration
 	// PreferredLeaderInterval is how often the controller moves leadership
 	// back to a partition's first replica when it is unfenced and in the
 	// ISR (Kafka's leader.imbalance.check.interval). Zero turns it off.
@@ -41,6 +53,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		SessionTimeout:          6 * time.Second,        // Kafka broker.session.timeout.ms: 9s; gossip's dead verdict comes sooner
+		Lease:                   2 * time.Second,        // four heartbeats at the broker's default 500ms
+		LeaseGrace:              2 * time.Second,        // two election timeouts at raft's default ticks
 		PreferredLeaderInterval: 30 * time.Second,       // Kafka checks every 300s; leadership returns faster here
 		TickInterval:            250 * time.Millisecond, // fencing lags expiry by at most this
 		RequestTimeout:          15 * time.Second,       // a commit takes milliseconds; this covers an election
@@ -53,6 +67,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.SessionTimeout < 0 {
 		errs = append(errs, fmt.Errorf("SessionTimeout %v < 0", c.SessionTimeout))
+	}
+	if c.Lease < 0 || c.LeaseGrace < 0 {
+		errs = append(errs, fmt.Errorf("Lease %v or LeaseGrace %v < 0", c.Lease, c.LeaseGrace))
 	}
 	if c.PreferredLeaderInterval < 0 {
 		errs = append(errs, fmt.Errorf("PreferredLeaderInterval %v < 0", c.PreferredLeaderInterval))
@@ -80,6 +97,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = d.TickInterval
+	}
+	if c.Lease == 0 {
+		c.Lease = d.Lease
+	}
+	if c.LeaseGrace == 0 {
+		c.LeaseGrace = d.LeaseGrace
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = d.RequestTimeout

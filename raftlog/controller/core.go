@@ -45,14 +45,25 @@ type HeartbeatReply struct {
 	// only once its own image has reached it, so a broker that was fenced and replaced while
 	// frozen sees its replacement before it can act on an old leadership again.
 	MetadataOffset uint64
+	// Lease is how long from the heartbeat's send time the broker may act as
+	// leader (once its image reached MetadataOffset): the controller fences
+	// it no sooner than Lease after the heartbeat arrived.
+	Lease time.Duration
 }
 
 // session is the controller's view of one broker registration's liveness.
 type session struct {
 	epoch    int64     // registration it belongs to; 0 until known
-	expires  time.Time // fenced when now reaches it
+	expires  time.Time // fenced when now reaches it (and leaseEnd)
+	leaseEnd time.Time // the end of the last lease granted: no fencing before it
 	shutdown bool      // controlled shutdown in progress
 	unfence  bool      // caught up and asked to be unfenced
+}
+
+// expired reports whether the session has run out: its expiry (which gossip's dead verdict may
+// bring forward) and the last lease granted are both past.
+func (s *session) expired(now time.Time) bool {
+	return !now.Before(s.expires) && !now.Before(s.leaseEnd)
 }
 
 // Core holds the controller's decisions: when to fence, unfence, elect and
@@ -80,7 +91,11 @@ func (c *Core) session(now time.Time, b meta.Broker) *session {
 	s := c.sessions[b.NodeID]
 	switch {
 	case s == nil || (s.epoch != 0 && s.epoch != b.Epoch):
-		s = &session{epoch: b.Epoch, expires: now.Add(c.cfg.SessionTimeout)}
+		ns := &session{epoch: b.Epoch, expires: now.Add(c.cfg.SessionTimeout)}
+		if s != nil {
+			ns.leaseEnd = s.leaseEnd // a process of the earlier registration may still hold it
+		}
+		s = ns
 		c.sessions[b.NodeID] = s
 	case s.epoch == 0: // created by MemberDead before the registration was known
 		s.epoch = b.Epoch
@@ -90,17 +105,21 @@ func (c *Core) session(now time.Time, b meta.Broker) *session {
 
 // BecameLeader gives every registered broker a fresh session (now +
 // SessionTimeout) and forgets the previous term's state, so a new
-// controller fences nobody before brokers had a chance to reach it.
+// controller fences nobody before brokers had a chance to reach it. Leases
+// granted by earlier controllers are assumed to run until now + Lease +
+// LeaseGrace.
 func (c *Core) BecameLeader(now time.Time, img *meta.Image) {
 	c.sessions = map[int32]*session{}
+	leaseEnd := now.Add(c.cfg.Lease + c.cfg.LeaseGrace) // leases the previous controller granted
 	for _, b := range img.Brokers() {
-		c.sessions[b.NodeID] = &session{epoch: b.Epoch, expires: now.Add(c.cfg.SessionTimeout)}
+		c.sessions[b.NodeID] = &session{epoch: b.Epoch, expires: now.Add(c.cfg.SessionTimeout), leaseEnd: leaseEnd}
 	}
 	c.nextPreferred = now.Add(c.cfg.PreferredLeaderInterval)
 }
 
 // MemberDead records gossip's verdict that a node is dead: its session
-// ends now, so the next Tick fences it. It changes nothing by itself, and
+// ends now, or when the last lease granted to it ends if that is later, and
+// the next Tick after that fences it. It changes nothing by itself, and
 // a later heartbeat of the same registration revives the session.
 func (c *Core) MemberDead(now time.Time, nodeID int32) {
 	s := c.sessions[nodeID]
@@ -128,10 +147,13 @@ func (c *Core) Heartbeat(now time.Time, img *meta.Image, hb Heartbeat) (Heartbea
 	}
 	s := c.session(now, b)
 	s.expires = now.Add(c.cfg.SessionTimeout)
+	if end := now.Add(c.cfg.Lease); end.After(s.leaseEnd) {
+		s.leaseEnd = end
+	}
 	if hb.WantFence {
 		s.shutdown, s.unfence = true, false
 	}
-	reply := HeartbeatReply{Fenced: b.Fenced, MetadataOffset: img.Index()}
+	reply := HeartbeatReply{Fenced: b.Fenced, MetadataOffset: img.Index(), Lease: c.cfg.Lease}
 	var cmds []meta.Command
 	if b.Fenced && !s.shutdown && hb.MetadataOffset >= uint64(b.Epoch) {
 		s.unfence = true
@@ -171,7 +193,7 @@ func (c *Core) live(now time.Time, img *meta.Image, id int32) bool {
 		return false
 	}
 	s := c.session(now, b)
-	return !s.shutdown && now.Before(s.expires)
+	return !s.shutdown && !s.expired(now)
 }
 
 // moveAway returns ChangePartitions moving leadership off node and taking
@@ -246,7 +268,7 @@ func (c *Core) Tick(now time.Time, img *meta.Image) []meta.Command {
 	}
 	for _, b := range img.Brokers() {
 		s := c.session(now, b)
-		expired := !now.Before(s.expires)
+		expired := s.expired(now)
 		switch {
 		case !b.Fenced && expired:
 			c.log.Info("fencing broker: session expired", "node", b.NodeID, "epoch", b.Epoch)

@@ -15,7 +15,11 @@ import (
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-const timeout = 6 * time.Second
+const (
+	timeout    = 6 * time.Second
+	lease      = 500 * time.Millisecond
+	leaseGrace = 250 * time.Millisecond
+)
 
 func apply(t testing.TB, img *meta.Image, cmds ...meta.Command) *meta.Image {
 	t.Helper()
@@ -85,6 +89,7 @@ func fenced(cmds []meta.Command) []int32 {
 func newCore(mut func(*Config)) *Core {
 	cfg := DefaultConfig()
 	cfg.SessionTimeout = timeout
+	cfg.Lease, cfg.LeaseGrace = lease, leaseGrace
 	cfg.PreferredLeaderInterval = 0
 	if mut != nil {
 		mut(&cfg)
@@ -114,6 +119,14 @@ func TestCoreSessions(t *testing.T) {
 		{"renewed session expires a timeout after the beat", []event{{at: 5 * time.Second, node: 1}},
 			timeout + 5*time.Second, []int32{1, 2, 3}},
 		{"member dead shortens the session", []event{{at: time.Second, node: 2, dead: true}}, time.Second, []int32{2}},
+		{"member dead waits for the lease a heartbeat granted", []event{{at: time.Second, node: 2}, {at: 1100 * time.Millisecond, node: 2, dead: true}},
+			time.Second + lease - time.Nanosecond, nil},
+		{"member dead fences when the granted lease ends", []event{{at: time.Second, node: 2}, {at: 1100 * time.Millisecond, node: 2, dead: true}},
+			time.Second + lease, []int32{2}},
+		{"member dead waits for leases an earlier controller granted", []event{{at: 100 * time.Millisecond, node: 2, dead: true}},
+			lease + leaseGrace - time.Nanosecond, nil},
+		{"member dead fences after the takeover grace", []event{{at: 100 * time.Millisecond, node: 2, dead: true}},
+			lease + leaseGrace, []int32{2}},
 		{"heartbeat after a dead verdict revives", []event{{at: time.Second, node: 2, dead: true}, {at: 2 * time.Second, node: 2}},
 			3 * time.Second, nil},
 		{"stale epoch heartbeat does not renew", []event{{at: 5 * time.Second, node: 1, stale: -1}, {at: 5 * time.Second, node: 2},
@@ -135,7 +148,7 @@ func TestCoreSessions(t *testing.T) {
 				if len(cmds) != 0 {
 					t.Fatalf("heartbeat of an unfenced broker proposed %v", cmds)
 				}
-				want := HeartbeatReply{MetadataOffset: img.Index()}
+				want := HeartbeatReply{MetadataOffset: img.Index(), Lease: lease}
 				if ev.stale != 0 {
 					want = HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true}
 				}

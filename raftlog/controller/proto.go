@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"github.com/sluice-io/sluice/raftlog/meta"
 )
@@ -194,6 +195,7 @@ func encodeResponse(r *response) []byte {
 		w.bool(r.heartbeat.Fenced)
 		w.bool(r.heartbeat.ShouldShutdown)
 		w.u64(r.heartbeat.MetadataOffset)
+		w.i64(int64(r.heartbeat.Lease))
 	case kindPropose:
 		w.u64(r.index)
 		w.bool(r.producerIDs != nil)
@@ -228,7 +230,8 @@ func decodeResponse(b []byte) (*response, error) {
 	case kindRegister:
 		r.epoch = rd.i64()
 	case kindHeartbeat:
-		r.heartbeat = HeartbeatReply{ErrorCode: r.code, Fenced: rd.bool(), ShouldShutdown: rd.bool(), MetadataOffset: rd.u64()}
+		r.heartbeat = HeartbeatReply{ErrorCode: r.code, Fenced: rd.bool(), ShouldShutdown: rd.bool(), MetadataOffset: rd.u64(),
+			Lease: time.Duration(rd.i64())}
 	case kindPropose:
 		r.index = rd.u64()
 		if rd.bool() {
