@@ -185,15 +185,17 @@ func (c *Core) ControlledShutdown(now time.Time, img *meta.Image, nodeID int32, 
 	return c.moveAway(now, img, nodeID), nil
 }
 
-// live reports whether broker id may lead or stay in an ISR: registered,
-// unfenced, its session running and not shutting down.
+// live reports whether broker id may be chosen to lead: registered,
+// unfenced, its session running and not shutting down. Gossip's dead verdict
+// ends the session for this purpose at once, though fencing waits for the
+// broker's lease to end.
 func (c *Core) live(now time.Time, img *meta.Image, id int32) bool {
 	b, ok := img.Broker(id)
 	if !ok || b.Fenced {
 		return false
 	}
 	s := c.session(now, b)
-	return !s.shutdown && !s.expired(now)
+	return !s.shutdown && now.Before(s.expires)
 }
 
 // moveAway returns ChangePartitions moving leadership off node and taking

@@ -203,11 +203,14 @@ func TestCoreLeaderlessElection(t *testing.T) {
 		isr     []int32
 		fence   []int32 // brokers fenced before the tick
 		expire  []int32 // brokers whose session ends (MemberDead) at the tick
+		beat    []int32 // brokers that heartbeat just before the tick (a lease running)
 		leader  int32   // wanted leader after the tick (NoLeader: stays offline)
 		wantISR []int32
 	}{
 		{name: "leaderless with live ISR member", isr: []int32{2, 3}, leader: 2, wantISR: []int32{2, 3}},
 		{name: "expired ISR member is skipped", isr: []int32{2, 3}, expire: []int32{2}, leader: 3, wantISR: []int32{3}},
+		{name: "dead ISR member in its lease is neither chosen nor fenced", isr: []int32{2, 3}, beat: []int32{2}, expire: []int32{2},
+			leader: 3, wantISR: []int32{2, 3}},
 		{name: "no live ISR member stays offline", isr: []int32{1}, fence: []int32{1}, leader: meta.NoLeader, wantISR: []int32{1}},
 		{name: "unclean via topic config", configs: map[string]string{UncleanConfig: "true"}, isr: []int32{1}, fence: []int32{1},
 			leader: 2, wantISR: []int32{2}},
@@ -232,10 +235,19 @@ func TestCoreLeaderlessElection(t *testing.T) {
 			c := newCore(func(cfg *Config) { cfg.UncleanElection = tc.unclean })
 			c.BecameLeader(t0, img)
 			now := t0.Add(time.Second)
+			for _, id := range tc.beat {
+				c.Heartbeat(now.Add(-lease/5), img, Heartbeat{NodeID: id, BrokerEpoch: epoch(img, id), MetadataOffset: img.Index()})
+			}
 			for _, id := range tc.expire {
 				c.MemberDead(now, id)
 			}
-			img = apply(t, img, c.Tick(now, img)...)
+			cmds := c.Tick(now, img)
+			for _, id := range tc.beat {
+				if slices.Contains(fenced(cmds), id) {
+					t.Fatalf("broker %d fenced inside its lease: %v", id, cmds)
+				}
+			}
+			img = apply(t, img, cmds...)
 			got := part(t, img, 1, 0)
 			if got.Leader != tc.leader || !slices.Equal(got.ISR, tc.wantISR) {
 				t.Fatalf("after tick: leader %d ISR %v, want %d %v", got.Leader, got.ISR, tc.leader, tc.wantISR)
