@@ -200,6 +200,7 @@ func (n *Node) extendLease(sentAt int64, index uint64, lease time.Duration) {
 	}
 	g := leaseGrant{until: sentAt + int64(lease-lease/32), index: index}
 	n.updateLease(func(st *leaseState) *leaseState { return st.with(g, n.registry().image().Index()) })
+	n.changed.notify() // readiness (caughtUp) includes the lease
 }
 
 // promoteLease is called once the local replicas reflect the image at applied, so a grant waiting

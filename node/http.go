@@ -12,8 +12,8 @@ import (
 //
 //	/healthz  200 while the process serves HTTP at all (liveness)
 //	/readyz   200 between a successful Start and the beginning of Shutdown while the metadata plane
-//	          is ready (a raft leader is known, this broker is registered and unfenced, and its
-//	          replicas reflect its newest applied image), else 503 (readiness)
+//	          is ready (a raft leader is known, this broker is registered and unfenced, its replicas
+//	          reflect its newest applied image, and it holds a leader lease), else 503 (readiness)
 //	/metrics  Prometheus text format from the node's own registry
 //	/v1/cluster  JSON: this node's view of the cluster (ClusterStatus)
 func (n *Node) newHTTPServer() *http.Server {

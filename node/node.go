@@ -477,13 +477,14 @@ func (n *Node) singleVoter() bool {
 }
 
 // caughtUp reports readiness of the metadata plane: a raft leader is known, this broker's current
-// registration is in the image and unfenced, and the local replicas reflect the newest applied image.
+// registration is in the image and unfenced, the local replicas reflect the newest applied image,
+// and the controller's lease lets it accept writes as a leader.
 func (n *Node) caughtUp() bool {
 	if n.raft == nil || n.raft.LeaderID() == 0 {
 		return false
 	}
 	img := n.mm.Image()
-	return n.mayLead(img) && n.registry().image().Index() == img.Index()
+	return n.mayLead(img) && n.registry().image().Index() == img.Index() && n.leaseValid()
 }
 
 // kill stops the node abruptly, as a crash would (test hook): no controlled shutdown, no gossip
