@@ -118,7 +118,8 @@ func (n *Node) mayLead(img *meta.Image) bool {
 func (n *Node) monoNow() int64 { return int64(time.Since(n.clockBase)) }
 
 // leaseGrant is one acknowledged heartbeat: it covers writes until until (monoNow units: the send
-// time plus SessionTimeout) once the local image index has reached index.
+// time plus the lease the controller granted, less its drift margin) once the local image index has
+// reached index.
 type leaseGrant struct {
 	until int64
 	index uint64

@@ -133,7 +133,8 @@ func (c *Core) MemberDead(now time.Time, nodeID int32) {
 }
 
 // Heartbeat handles a broker's heartbeat: a current registration's session
-// is renewed; a stale epoch gets STALE_BROKER_EPOCH and renews nothing. A
+// is renewed and a lease granted, unless the session has already run out
+// (then the answer says fenced, and Tick fences it); a stale epoch gets STALE_BROKER_EPOCH and renews nothing. A
 // fenced broker that has caught up with its registration (and is not
 // shutting down) is unfenced; one in controlled shutdown gets the
 // commands moving leadership away and ShouldShutdown.
@@ -146,6 +147,12 @@ func (c *Core) Heartbeat(now time.Time, img *meta.Image, hb Heartbeat) (Heartbea
 		return HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true}, nil
 	}
 	s := c.session(now, b)
+	if !b.Fenced && s.expired(now) {
+		// The session ran out, lease included: its fence is due at the next Tick or already
+		// proposed. Renewing now would hand out a lease the fence is about to break; the broker
+		// is told it is fenced and is unfenced once the fence is in its image.
+		return HeartbeatReply{Fenced: true, MetadataOffset: img.Index()}, nil
+	}
 	s.expires = now.Add(c.cfg.SessionTimeout)
 	if end := now.Add(c.cfg.Lease); end.After(s.leaseEnd) {
 		s.leaseEnd = end

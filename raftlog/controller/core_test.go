@@ -104,6 +104,7 @@ func TestCoreSessions(t *testing.T) {
 		node  int32
 		dead  bool  // gossip MemberDead instead of a heartbeat
 		stale int64 // heartbeat epoch offset (0: current)
+		late  bool  // the heartbeat comes after the session ran out: refused as fenced
 	}
 	cases := []struct {
 		name   string
@@ -127,8 +128,10 @@ func TestCoreSessions(t *testing.T) {
 			lease + leaseGrace - time.Nanosecond, nil},
 		{"member dead fences after the takeover grace", []event{{at: 100 * time.Millisecond, node: 2, dead: true}},
 			lease + leaseGrace, []int32{2}},
-		{"heartbeat after a dead verdict revives", []event{{at: time.Second, node: 2, dead: true}, {at: 2 * time.Second, node: 2}},
-			3 * time.Second, nil},
+		{"heartbeat within the lease after a dead verdict revives", []event{{at: time.Second, node: 2},
+			{at: 1200 * time.Millisecond, node: 2, dead: true}, {at: 1400 * time.Millisecond, node: 2}}, 3 * time.Second, nil},
+		{"heartbeat after the session ran out does not revive", []event{{at: time.Second, node: 2, dead: true},
+			{at: 2 * time.Second, node: 2, late: true}}, 3 * time.Second, []int32{2}},
 		{"stale epoch heartbeat does not renew", []event{{at: 5 * time.Second, node: 1, stale: -1}, {at: 5 * time.Second, node: 2},
 			{at: 5 * time.Second, node: 3}}, timeout, []int32{1}},
 		{"newer epoch heartbeat does not renew", []event{{at: 5 * time.Second, node: 1, stale: 100}, {at: 5 * time.Second, node: 2},
@@ -149,6 +152,9 @@ func TestCoreSessions(t *testing.T) {
 					t.Fatalf("heartbeat of an unfenced broker proposed %v", cmds)
 				}
 				want := HeartbeatReply{MetadataOffset: img.Index(), Lease: lease}
+				if ev.late {
+					want = HeartbeatReply{Fenced: true, MetadataOffset: img.Index()}
+				}
 				if ev.stale != 0 {
 					want = HeartbeatReply{ErrorCode: wire.CodeStaleBrokerEpoch, Fenced: true}
 				}
