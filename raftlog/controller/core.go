@@ -120,7 +120,8 @@ func (c *Core) BecameLeader(now time.Time, img *meta.Image) {
 // MemberDead records gossip's verdict that a node is dead: its session
 // ends now, or when the last lease granted to it ends if that is later, and
 // the next Tick after that fences it. It changes nothing by itself, and
-// a later heartbeat of the same registration revives the session.
+// a heartbeat of the same registration before the session has run out
+// revives it.
 func (c *Core) MemberDead(now time.Time, nodeID int32) {
 	s := c.sessions[nodeID]
 	if s == nil {
