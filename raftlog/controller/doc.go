@@ -15,9 +15,9 @@
 //     SessionTimeout) and grants a leader lease (Lease from now; the
 //     broker counts it from its send time, so it ends first there), unless
 //     the session has already run out. Another epoch gets
-//     STALE_BROKER_EPOCH (77) and renews nothing: a restarted broker registers anew (its epoch is the raft
-//     index of its RegisterBroker), and requests of the previous run are
-//     zombies. A fenced broker whose MetadataOffset has reached its own
+//     STALE_BROKER_EPOCH (77) and renews nothing: a restarted broker
+//     registers anew (its epoch is the raft index of its RegisterBroker),
+//     and requests of the previous run are zombies. A fenced broker whose MetadataOffset has reached its own
 //     registration is unfenced (UnfenceBroker).
 //   - MemberDead (gossip's dead verdict) ends a session now, or when the
 //     last lease granted ends if that is later (BecameLeader assumes one
@@ -28,8 +28,9 @@
 //     has no lease left to write with.
 //   - Tick fences (FenceBroker) every unfenced broker whose session expired
 //     (now >= last heartbeat + SessionTimeout, and its lease is over);
-//     meta.Apply's fence sweep then moves each partition it led to the first unfenced ISR member
-//     with the leader epoch bumped and drops it from ISRs (keeping a last
+//     meta.Apply's fence sweep then moves each partition it led to the
+//     first unfenced ISR member with the leader epoch bumped and drops it
+//     from ISRs (keeping a last
 //     member), so the core does not repeat that work. Tick also elects a
 //     leader for leaderless partitions from live ISR members; if none is
 //     live the partition stays offline, unless unclean election is enabled
