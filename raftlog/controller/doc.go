@@ -30,8 +30,8 @@
 //     (now >= last heartbeat + SessionTimeout, and its lease is over);
 //     meta.Apply's fence sweep then moves each partition it led to the
 //     first unfenced ISR member with the leader epoch bumped and drops it
-//     from ISRs (keeping a last
-//     member), so the core does not repeat that work. Tick also elects a
+//     from ISRs (keeping a last member), so the core does not repeat that
+//     work. Tick also elects a
 //     leader for leaderless partitions from live ISR members; if none is
 //     live the partition stays offline, unless unclean election is enabled
 //     for the topic (Config.UncleanElection, by default the topic config
