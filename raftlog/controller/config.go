@@ -22,13 +22,13 @@ type Config struct {
 	// leader, counted from the heartbeat's arrival: the controller fences no
 	// broker, whatever gossip says, before the last lease it granted ends.
 	// It bounds how soon gossip's dead verdict can move leadership. Zero
-	// means 2s; it never extends past SessionTimeout's role (a session does
-	// not expire before its lease either).
+	// means 2s. A session never expires before its lease, so a Lease above
+	// SessionTimeout lengthens sessions too.
 	Lease time.Duration
 	// LeaseGrace is added to Lease for every broker when a controller takes
 	// over: how long a deposed controller may still grant leases before it
-	// notices (with raft's CheckQuorum, about two election timeouts). Zero
-	// means 2s.
+	// notices (with raft's CheckQuorum, within one election timeout of its
+	// successor's election; the default allows two). Zero means 2s.
 	LeaseGrace time.Duration
 	// PreferredLeaderInterval is how often the controller moves leadership
 	// back to a partition's first replica when it is unfenced and in the
