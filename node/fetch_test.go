@@ -231,6 +231,50 @@ func TestFetchLongPoll(t *testing.T) {
 	}
 }
 
+// A long-poll fetch woken by an append that does not reach MinBytes parks again, still registered
+// with the partition (Rearm), and is answered by the next append.
+func TestFetchLongPollRearm(t *testing.T) {
+	e := startNode(t, "", nil)
+	e.createTopic("lp2", 1, nil)
+	id := e.n.registry().get("lp2").id
+	raw := e.dialRaw(false)
+	hw := e.n.registry().get("lp2").parts[0].highWatermark()
+	wakeups := counterValue(t, e.n, "sluice_fetch_wakeups_total", nil)
+	// One small record (a batch of about 70 bytes) does not satisfy MinBytes=100; a second does.
+	req := fetchRequest(16, "", id, 30_000, 100, 1<<20, fetchPart{0, hw, 1 << 20})
+	raw.corr++
+	if err := raw.send(encodeRequest(req, raw.corr)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "fetch parked", func() bool { return counterValue(t, e.n, "sluice_fetch_waiting", nil) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl := e.client(false)
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "lp2", Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "fetch woken and parked again", func() bool {
+		return counterValue(t, e.n, "sluice_fetch_wakeups_total", nil) == wakeups+1 &&
+			counterValue(t, e.n, "sluice_fetch_waiting", nil) == 1
+	})
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "lp2", Value: make([]byte, 100)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	frame, err := raw.readFrame(5 * time.Second) // well before the fetch's own 30 s wait
+	if err != nil {
+		t.Fatalf("the second append did not answer the parked fetch: %v", err)
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.Version = 16
+	decodeResponse(t, frame, resp)
+	if n, _ := countBatches(t, resp.Topics[0].Partitions[0].RecordBatches); n != 2 {
+		t.Fatalf("fetch answered with %d batches, want 2", n)
+	}
+	if got := counterValue(t, e.n, "sluice_fetch_wakeups_total", nil); got != wakeups+2 {
+		t.Fatalf("wake-ups %v, want %v", got, wakeups+2)
+	}
+}
+
 // TestFetchLongPollShutdown checks a parked fetch is answered when the node shuts down.
 func TestFetchLongPollShutdown(t *testing.T) {
 	e := startNode(t, "", nil)

@@ -44,11 +44,10 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 	)
 	for final := false; ; {
 		canWait := !final && m.MaxWaitMillis > 0 && m.MinBytes > 0
-		if canWait {
-			// Register before reading so an append between the read and the wait is not missed.
-			if w == nil {
-				w = c.waiter()
-			}
+		if canWait && w == nil {
+			// Register once, before the first read, so an append between a read and the wait is
+			// not missed; after a wake-up Rearm re-registers only the partitions that fired.
+			w = c.waiter()
 			for _, t := range targets {
 				if t.p != nil {
 					w.Add(&t.p.signal)
@@ -57,9 +56,6 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 		}
 		views, total, anyErr = c.readFetch(targets, m.MaxBytes, views[:0])
 		if !canWait || anyErr || total >= int64(m.MinBytes) || !time.Now().Before(deadline) {
-			if w != nil {
-				w.Stop()
-			}
 			break
 		}
 		releaseViews(views)
@@ -71,6 +67,7 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 		select {
 		case <-w.C():
 			c.n.metrics.fetchWakeups.Inc()
+			w.Rearm()
 		case <-timer.C:
 			final = true
 		case <-c.n.stopping:
@@ -79,6 +76,8 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 			final = true
 		}
 		c.n.metrics.fetchWaiting.Dec()
+	}
+	if w != nil {
 		w.Stop()
 	}
 	for _, t := range targets {
