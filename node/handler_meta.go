@@ -59,8 +59,10 @@ func (c *conn) dispatch(req wire.Request) (bool, string) {
 
 func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Response {
 	resp := m.ResponseKind().(*kmsg.MetadataResponse)
+	// One view answers the whole request, so brokers, topics and offline replicas agree.
 	reg := c.n.registry()
-	img := reg.image()
+	view := reg.view.Load()
+	img := view.img
 	resp.Brokers = c.metadataBrokers(img)
 	cid := img.ClusterID()
 	resp.ClusterID = &cid
@@ -71,10 +73,13 @@ func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Re
 
 	all := m.Topics == nil || (req.Version == 0 && len(m.Topics) == 0)
 	if all {
-		ts := reg.all()
+		ts := make([]*topic, 0, len(view.byName))
+		for _, t := range view.byName {
+			ts = append(ts, t)
+		}
 		slices.SortFunc(ts, func(a, b *topic) int { return strings.Compare(a.name, b.name) })
 		for _, t := range ts {
-			resp.Topics = append(resp.Topics, c.metadataTopic(t))
+			resp.Topics = append(resp.Topics, metadataTopic(t, img))
 		}
 		return resp
 	}
@@ -82,7 +87,7 @@ func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Re
 	allowAuto := c.n.cfg.AutoCreateTopics && (req.Version < 4 || m.AllowAutoTopicCreation)
 	for _, rt := range m.Topics {
 		if rt.Topic == nil {
-			t := reg.getByID(rt.TopicID)
+			t := view.byID[rt.TopicID]
 			if t == nil {
 				e := kmsg.NewMetadataResponseTopic()
 				e.ErrorCode, e.TopicID = wire.CodeUnknownTopicID, rt.TopicID
@@ -90,11 +95,11 @@ func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Re
 				resp.Topics = append(resp.Topics, e)
 				continue
 			}
-			resp.Topics = append(resp.Topics, c.metadataTopic(t))
+			resp.Topics = append(resp.Topics, metadataTopic(t, img))
 			continue
 		}
 		name := *rt.Topic
-		t := reg.get(name)
+		t, timg := view.byName[name], img
 		var err error
 		if t == nil {
 			err = validateTopicName(name)
@@ -102,6 +107,7 @@ func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Re
 				err = ErrUnknownTopic
 				if allowAuto {
 					t, err = c.n.autoCreate(name)
+					timg = reg.image() // the topic comes from a newer view
 				}
 			}
 		}
@@ -113,7 +119,7 @@ func (c *conn) handleMetadata(req wire.Request, m *kmsg.MetadataRequest) kmsg.Re
 			resp.Topics = append(resp.Topics, e)
 			continue
 		}
-		resp.Topics = append(resp.Topics, c.metadataTopic(t))
+		resp.Topics = append(resp.Topics, metadataTopic(t, timg))
 	}
 	return resp
 }
@@ -149,8 +155,9 @@ func (c *conn) metadataBrokers(img *meta.Image) []kmsg.MetadataResponseBroker {
 	return out
 }
 
-func (c *conn) metadataTopic(t *topic) kmsg.MetadataResponseTopic {
-	img := c.n.registry().image()
+// metadataTopic describes t; img (the image of t's view or a newer one) says which replicas are
+// offline.
+func metadataTopic(t *topic, img *meta.Image) kmsg.MetadataResponseTopic {
 	e := kmsg.NewMetadataResponseTopic()
 	name := t.name
 	e.Topic, e.TopicID = &name, t.id

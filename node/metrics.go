@@ -86,7 +86,7 @@ func newMetrics(n *Node) *metrics {
 			Name: "sluice_topics", Help: "Topics on this node.",
 		}, func() float64 {
 			if r := n.registry(); r != nil {
-				return float64(len(r.all()))
+				return float64(r.topicCount())
 			}
 			return 0
 		}),

@@ -249,7 +249,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	n.ready.Store(true)
 	n.lg.Info("node started", "cluster_id", n.ClusterID(), "client", n.addrs.Client,
 		"client_plain", n.addrs.ClientPlain, "http", n.addrs.HTTP, "internal", n.addrs.Internal,
-		"gossip", n.addrs.Gossip, "voters", n.cfg.voters(), "topics", len(reg.all()))
+		"gossip", n.addrs.Gossip, "voters", n.cfg.voters(), "topics", reg.topicCount())
 	return nil
 }
 

@@ -133,15 +133,8 @@ func (r *registry) getByID(id topicID) *topic { return r.view.Load().byID[id] }
 // image is the metadata image the current view was built from.
 func (r *registry) image() *meta.Image { return r.view.Load().img }
 
-// all returns every topic (unordered).
-func (r *registry) all() []*topic {
-	v := r.view.Load()
-	out := make([]*topic, 0, len(v.byName))
-	for _, t := range v.byName {
-		out = append(out, t)
-	}
-	return out
-}
+// topicCount is the number of topics in the current view.
+func (r *registry) topicCount() int { return len(r.view.Load().byName) }
 
 // partitions returns every local replica.
 func (r *registry) partitions() []*partition {
