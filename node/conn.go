@@ -205,7 +205,7 @@ func (c *conn) handle(frame []byte) (keep bool, reason string) {
 		case errors.As(err, &uv) && uv.Header.Key == wire.KeyApiVersions:
 			// Kafka answers an ApiVersions it cannot parse with a v0 error listing what it supports,
 			// so the client can retry with a version both know.
-			c.n.metrics.requests.WithLabelValues(apiName(wire.KeyApiVersions)).Inc()
+			c.n.metrics.api(wire.KeyApiVersions).requests.Inc()
 			return c.write(c.n.versions.APIVersionsError(uv.Header))
 		case errors.As(err, &uv):
 			c.lg.Debug("unsupported version", "err", err)
@@ -218,20 +218,20 @@ func (c *conn) handle(frame []byte) (keep bool, reason string) {
 			return false, "malformed"
 		}
 	}
-	api := apiName(req.Key)
+	am := c.n.metrics.api(req.Key)
 	start := time.Now()
 	defer func() {
 		if r := recover(); r != nil {
 			// Last line of defence: a handler bug must not take down the broker.
 			c.n.metrics.panics.Inc()
-			c.lg.Error("request handler panic", "api", api, "version", req.Version,
+			c.lg.Error("request handler panic", "api", apiName(req.Key), "version", req.Version,
 				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			keep, reason = false, "panic"
 		}
 	}()
-	c.n.metrics.requests.WithLabelValues(api).Inc()
+	am.requests.Inc()
 	keep, reason = c.dispatch(req)
-	c.n.metrics.requestDuration.WithLabelValues(api).Observe(time.Since(start).Seconds())
+	am.duration.Observe(time.Since(start).Seconds())
 	return keep, reason
 }
 

@@ -228,6 +228,6 @@ func (c *conn) writeFetch(resp *wire.FetchResponse, views []*segment.View, recor
 		c.lg.Debug("write fetch response", "path", path, "written", n, "frame", frameBytes, "err", err)
 		return false, "io"
 	}
-	c.n.metrics.fetchBytes.WithLabelValues(path).Add(float64(recordBytes))
+	c.n.metrics.fetchPath[path].Add(float64(recordBytes))
 	return true, ""
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"sync/atomic"
 )
 
 // Fetch write paths, the values of sluice_fetch_bytes_total{path}.
@@ -29,7 +30,9 @@ type metrics struct {
 	produceBytes    prometheus.Counter
 	produceRecords  prometheus.Counter
 	produceBatches  prometheus.Counter
-	fetchBytes      *prometheus.CounterVec // path
+	fetchBytes      *prometheus.CounterVec         // path
+	fetchPath       map[string]prometheus.Counter  // fetchBytes' three children, resolved once
+	apis            [128]atomic.Pointer[apiMetric] // per API key, resolved on first use
 	fetchWakeups    prometheus.Counter
 	fetchWaiting    prometheus.Gauge
 	panics          prometheus.Counter
@@ -99,10 +102,33 @@ func newMetrics(n *Node) *metrics {
 	)
 	m.cluster = newClusterMetrics(n, reg)
 	// Pre-create the fetch paths so all three series exist from the start.
+	m.fetchPath = map[string]prometheus.Counter{}
 	for _, p := range []string{pathSendfile, pathCopy, pathTLS} {
-		m.fetchBytes.WithLabelValues(p)
+		m.fetchPath[p] = m.fetchBytes.WithLabelValues(p)
 	}
 	return m
+}
+
+// apiMetric is one API's request counter and duration histogram.
+type apiMetric struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// api returns the request metrics of an API key, looking the labels up only on a key's first
+// request (a series appears when its API is first used, as with WithLabelValues per request).
+func (m *metrics) api(key int16) *apiMetric {
+	if key >= 0 && int(key) < len(m.apis) {
+		if a := m.apis[key].Load(); a != nil {
+			return a
+		}
+	}
+	name := apiName(key)
+	a := &apiMetric{requests: m.requests.WithLabelValues(name), duration: m.requestDuration.WithLabelValues(name)}
+	if key >= 0 && int(key) < len(m.apis) {
+		m.apis[key].Store(a) // a racing first use stores the same children
+	}
+	return a
 }
 
 func newCounter(name, help string) prometheus.Counter {
