@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -286,11 +285,10 @@ func (n *Node) registerOnce(ctx context.Context) (int64, error) {
 	}
 	if fresh {
 		// Persist the identity only once the cluster accepted it (its cluster id is now final).
-		stored, _, err := raftlog.LoadOrCreateIdentity(n.cp.raftDir, id.ClusterID, id.NodeID, bytes.NewReader(id.Incarnation[:]))
-		if err != nil {
+		if err := raftlog.WriteIdentity(n.cp.raftDir, id); err != nil {
 			return 0, err
 		}
-		n.setIdentity(stored)
+		n.setIdentity(id)
 		if g := n.cp.gossip; g != nil {
 			if err := g.SetMeta(n.gossipMeta(), time.Second); err != nil {
 				n.lg.Warn("gossip meta update", "err", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,7 +18,6 @@ import (
 	"github.com/sluice-io/sluice/internal/link"
 	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/raftlog/meta"
-	"github.com/sluice-io/sluice/raftlog/wal"
 )
 
 // clusterPlane is the node's metadata plane: the raft node and its image, the internal listener,
@@ -36,27 +34,6 @@ type clusterPlane struct {
 	gossip *gossip.Membership
 }
 
-// readIdentity returns the identity stored in dir, if any.
-func readIdentity(dir string) (raftlog.Identity, bool, error) {
-	path := filepath.Join(dir, raftlog.IdentityFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return raftlog.Identity{}, false, nil
-	}
-	if err != nil {
-		return raftlog.Identity{}, false, fmt.Errorf("node: %w", err)
-	}
-	rec, n, err := wal.DecodeRecord(b, len(b))
-	if err != nil || n != len(b) || rec.Type != wal.TypeIdentity {
-		return raftlog.Identity{}, false, fmt.Errorf("node: %s: %w", path, errors.Join(wal.ErrCorrupt, err))
-	}
-	var id raftlog.Identity
-	if err := json.Unmarshal(rec.Data, &id); err != nil {
-		return raftlog.Identity{}, false, fmt.Errorf("node: %s: %w", path, err)
-	}
-	return id, true, nil
-}
-
 // gossipIncarnation folds the 16-byte data-directory incarnation into gossip's uint64.
 func gossipIncarnation(inc [16]byte) uint64 { return binary.BigEndian.Uint64(inc[:8]) }
 
@@ -71,7 +48,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	if err := checkMetadataPresent(n.cfg.DataDir, cp.raftDir); err != nil {
 		return err
 	}
-	id, ok, err := readIdentity(cp.raftDir)
+	id, ok, err := raftlog.ReadIdentity(cp.raftDir)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package raftlog
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -12,32 +11,25 @@ import (
 
 func TestIdentity(t *testing.T) {
 	dir := t.TempDir()
-	id, created, err := LoadOrCreateIdentity(dir, "c1", 3, bytes.NewReader(bytes.Repeat([]byte{7}, 16)))
-	if err != nil || !created || id.Incarnation != [16]byte{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7} {
-		t.Fatalf("create: %+v %v %v", id, created, err)
+	if _, found, err := ReadIdentity(dir); err != nil || found {
+		t.Fatalf("empty dir: found %v, %v", found, err)
 	}
-	again, created, err := LoadOrCreateIdentity(dir, "c1", 3, nil)
-	if err != nil || created || again != id {
-		t.Fatalf("reload: %+v %v %v", again, created, err)
+	id := Identity{ClusterID: "c1", NodeID: 3, Incarnation: [16]byte{7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7}}
+	sub := filepath.Join(dir, "raft")
+	if err := WriteIdentity(sub, id); err != nil {
+		t.Fatal(err)
 	}
-	if _, _, err := LoadOrCreateIdentity(dir, "c2", 3, nil); !errors.Is(err, ErrIdentityMismatch) {
-		t.Fatalf("other cluster: %v", err)
+	again, found, err := ReadIdentity(sub)
+	if err != nil || !found || again != id {
+		t.Fatalf("reload: %+v %v %v", again, found, err)
 	}
-	if _, _, err := LoadOrCreateIdentity(dir, "c1", 4, nil); !errors.Is(err, ErrIdentityMismatch) {
-		t.Fatalf("other node: %v", err)
-	}
-	path := filepath.Join(dir, IdentityFile)
+	path := filepath.Join(sub, IdentityFile)
 	b, _ := os.ReadFile(path)
 	b[len(b)-2] ^= 1
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := LoadOrCreateIdentity(dir, "c1", 3, nil); !errors.Is(err, wal.ErrCorrupt) {
+	if _, _, err := ReadIdentity(sub); !errors.Is(err, wal.ErrCorrupt) {
 		t.Fatalf("corrupt: %v", err)
-	}
-	// A wiped directory gets a new incarnation.
-	fresh, created, err := LoadOrCreateIdentity(t.TempDir(), "c1", 3, nil)
-	if err != nil || !created || fresh.Incarnation == id.Incarnation {
-		t.Fatalf("fresh: %+v %v %v", fresh, created, err)
 	}
 }
