@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-io/sluice/internal/gossip"
 	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/raftlog/meta"
+	"github.com/sluice-io/sluice/wire"
 )
 
 // broadcast wakes every waiter when the node's cluster state changed (an image applied, a
@@ -328,7 +329,7 @@ func (n *Node) heartbeatLoop(ctx context.Context, epoch int64) {
 			if time.Since(lastOK) > n.cfg.SessionTimeout {
 				n.setHBFenced(true)
 			}
-		case reply.errorCode == codeStaleBrokerEpoch:
+		case reply.errorCode == wire.CodeStaleBrokerEpoch:
 			n.lg.Warn("heartbeat: stale broker epoch, registering again", "broker_epoch", epoch)
 			n.setHBFenced(true)
 			return

@@ -124,8 +124,7 @@ type rpcControl struct {
 }
 
 func (r rpcControl) register(ctx context.Context, rb meta.RegisterBroker) (int64, error) {
-	return r.g.cli.Register(ctx, controller.Registration{NodeID: rb.NodeID, ClusterID: rb.ClusterID,
-		Incarnation: rb.Incarnation, Addresses: rb.Addresses, Rack: rb.Rack})
+	return r.g.cli.Register(ctx, rb)
 }
 
 func (r rpcControl) heartbeat(ctx context.Context, brokerEpoch int64, wantFence bool) (heartbeatReply, error) {
@@ -134,7 +133,7 @@ func (r rpcControl) heartbeat(ctx context.Context, brokerEpoch int64, wantFence 
 	out := heartbeatReply{errorCode: reply.ErrorCode, fenced: reply.Fenced, shouldShutdown: reply.ShouldShutdown,
 		metadataOffset: reply.MetadataOffset, lease: reply.Lease}
 	if reply.ErrorCode == wire.CodeBrokerIDNotRegistered {
-		out.errorCode = codeStaleBrokerEpoch // register again either way
+		out.errorCode = wire.CodeStaleBrokerEpoch // register again either way
 	}
 	if err != nil && out.errorCode != 0 {
 		return out, nil

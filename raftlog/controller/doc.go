@@ -85,14 +85,14 @@
 // lists are u32 count + items.
 //
 //	frame     length u32 (2..MaxMessageSize, checked before allocating) | body
-//	request   version u8 (=1) | kind u8 | fields
-//	response  version u8 (=1) | kind u8 | code i16 | controller i32 | message str | fields
+//	request   version u8 (=2) | kind u8 | fields
+//	response  version u8 (=2) | kind u8 | code i16 | controller i32 | message str | fields
 //
-//	kind 1 Register            node i32 | cluster id str | incarnation [16] | client, plain,
-//	                           internal, gossip, http str | rack str
+//	kind 1 Register            RegisterBroker command bytes (meta.EncodeCommand)
 //	                           -> broker epoch i64
 //	kind 2 Heartbeat           node i32 | broker epoch i64 | want fence u8 | metadata offset u64
-//	                           -> fenced u8 | should shutdown u8
+//	                           -> fenced u8 | should shutdown u8 | controller's image index u64 |
+//	                              lease i64 (nanoseconds)
 //	kind 3 ControlledShutdown  node i32 | broker epoch i64 -> (nothing)
 //	kind 4 Propose             command bytes (meta.EncodeCommand)
 //	                           -> index u64 | has block u8 [| node i32 | epoch i64 | first i64 | count i64]

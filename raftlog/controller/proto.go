@@ -14,8 +14,8 @@ import (
 // Wire format of the controller RPC (see doc.go):
 //
 //	frame    = length u32 | body                 (length = len(body), 2..MaxMessageSize)
-//	request  = version u8 (=1) | kind u8 | fields
-//	response = version u8 (=1) | kind u8 | error code i16 | controller i32 | message str | fields
+//	request  = version u8 (=2) | kind u8 | fields
+//	response = version u8 (=2) | kind u8 | error code i16 | controller i32 | message str | fields
 
 // ProtocolVersion is the RPC message version.
 const ProtocolVersion = 2
@@ -63,14 +63,9 @@ func (k kind) String() string {
 }
 
 // Registration is what a broker sends to register (or re-register after a
-// restart). The controller proposes meta.RegisterBroker with it.
-type Registration struct {
-	NodeID      int32
-	ClusterID   string
-	Incarnation [16]byte
-	Addresses   meta.Addresses
-	Rack        string
-}
+// restart): the meta.RegisterBroker the controller proposes, carried in the
+// command's own encoding.
+type Registration = meta.RegisterBroker
 
 // Status is the controller's view of the metadata quorum.
 type Status struct {
@@ -112,16 +107,7 @@ func encodeRequest(r *request) []byte {
 	w.u8(uint8(r.kind))
 	switch r.kind {
 	case kindRegister:
-		g := r.register
-		w.i32(g.NodeID)
-		w.str(g.ClusterID)
-		w.b = append(w.b, g.Incarnation[:]...)
-		w.str(g.Addresses.Client)
-		w.str(g.Addresses.ClientPlain)
-		w.str(g.Addresses.Internal)
-		w.str(g.Addresses.Gossip)
-		w.str(g.Addresses.HTTP)
-		w.str(g.Rack)
+		w.bytes(meta.EncodeCommand(r.register))
 	case kindHeartbeat:
 		h := r.heartbeat
 		w.i32(h.NodeID)
@@ -153,12 +139,15 @@ func decodeRequest(b []byte) (*request, error) {
 	r := &request{kind: k}
 	switch k {
 	case kindRegister:
-		g := &r.register
-		g.NodeID = rd.i32()
-		g.ClusterID = rd.str()
-		copy(g.Incarnation[:], rd.take(16))
-		g.Addresses = meta.Addresses{Client: rd.str(), ClientPlain: rd.str(), Internal: rd.str(), Gossip: rd.str(), HTTP: rd.str()}
-		g.Rack = rd.str()
+		b := rd.bytes()
+		if rd.err == nil {
+			cmd, err := meta.DecodeCommand(b)
+			rb, ok := cmd.(meta.RegisterBroker)
+			if err != nil || !ok {
+				return nil, fmt.Errorf("%w: register: %w", ErrMalformed, errors.Join(err, errors.New("not a RegisterBroker")))
+			}
+			r.register = rb
+		}
 	case kindHeartbeat:
 		r.heartbeat = Heartbeat{NodeID: rd.i32(), BrokerEpoch: rd.i64(), WantFence: rd.bool(), MetadataOffset: rd.u64()}
 	case kindControlledShutdown:

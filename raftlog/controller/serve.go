@@ -97,9 +97,7 @@ func (s *Server) register(ctx context.Context, peer int32, g Registration) (int6
 	if g.NodeID != peer {
 		return 0, fmt.Errorf("%w: register %d from %d", ErrPeerMismatch, g.NodeID, peer)
 	}
-	idx, _, err := raftlog.ProposeCommand(ctx, s.node, meta.RegisterBroker{
-		NodeID: g.NodeID, ClusterID: g.ClusterID, Incarnation: g.Incarnation, Addresses: g.Addresses, Rack: g.Rack,
-	})
+	idx, _, err := raftlog.ProposeCommand(ctx, s.node, g)
 	if err != nil {
 		return 0, fmt.Errorf("controller: register broker %d: %w", g.NodeID, err)
 	}
