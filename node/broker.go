@@ -75,6 +75,11 @@ func (n *Node) controllerHint() int32 {
 	if l := n.raft.LeaderID(); l != 0 {
 		return int32(l)
 	}
+	return n.gossipHint()
+}
+
+// gossipHint returns the next broker, in turn, that gossip sees alive (0: none, or no gossip).
+func (n *Node) gossipHint() int32 {
 	if n.cp == nil || n.cp.gossip == nil {
 		return 0
 	}

@@ -95,7 +95,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 			return fmt.Errorf("node: gossip: %w", err)
 		}
 		n.addrs.Gossip = cp.gossip.Addr()
-		if raftStorageEmpty(cp.raftDir) && len(n.cfg.voters()) > 1 && slices.Contains(n.cfg.voters(), n.cfg.NodeID) {
+		if raftlog.StorageEmpty(cp.raftDir) && len(n.cfg.voters()) > 1 && slices.Contains(n.cfg.voters(), n.cfg.NodeID) {
 			if len(n.cfg.Seeds) > 0 {
 				_, _ = cp.gossip.Join(n.cfg.Seeds...) // best effort; joinLoop keeps trying
 			}
@@ -340,7 +340,7 @@ func isLoopback(addr string) bool {
 // checkMetadataPresent refuses a data dir holding partition directories but no metadata log: the
 // metadata was lost, and starting would treat every partition as an orphan.
 func checkMetadataPresent(dataDir, raftDir string) error {
-	if entries, err := os.ReadDir(filepath.Join(raftDir, "wal")); err == nil && len(entries) > 0 {
+	if !raftlog.StorageEmpty(raftDir) {
 		return nil
 	}
 	entries, err := os.ReadDir(dataDir)

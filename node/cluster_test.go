@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/internal/batchtest"
+	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -196,13 +197,26 @@ func TestClusterLeaderAndControllerFailover(t *testing.T) {
 			if !ok || st.Leader == victim || st.Leader < 0 || st.LeaderEpoch <= old.LeaderEpoch {
 				return false
 			}
+			// This node's Metadata must list topic "f" with the partition,
+			// led by the new leader and showing the victim offline.
 			resp := metadataOf(t, n)
+			found := false
 			for _, tp := range resp.Topics {
+				if tp.Topic == nil || *tp.Topic != "f" {
+					continue
+				}
 				for _, p := range tp.Partitions {
-					if p.Partition == part && (p.Leader != st.Leader || !slices.Contains(p.OfflineReplicas, victim)) {
+					if p.Partition != part {
+						continue
+					}
+					found = true
+					if p.Leader != st.Leader || !slices.Contains(p.OfflineReplicas, victim) {
 						return false
 					}
 				}
+			}
+			if !found {
+				return false
 			}
 		}
 		return true
@@ -370,7 +384,7 @@ func TestClusterZombieHeartbeatRejected(t *testing.T) {
 		t.Fatalf("re-register: epoch %d (old %d): %v", newEpoch, old, err)
 	}
 	reply, err := n2.ctrl.heartbeat(ctx, old, false)
-	if err != nil || reply.errorCode != codeStaleBrokerEpoch {
+	if err != nil || reply.errorCode != wire.CodeStaleBrokerEpoch {
 		t.Fatalf("zombie heartbeat: %+v %v", reply, err)
 	}
 	// Registering again fenced the old epoch: its leadership moved away with a bumped epoch, and the
@@ -424,7 +438,7 @@ func TestClusterWipedVoterRefused(t *testing.T) {
 	}
 	t.Logf("refused: %v", err)
 	// The refused start left nothing behind that would let a retry bootstrap.
-	if !raftStorageEmpty(filepath.Join(c.dirs[3], "raft")) {
+	if !raftlog.StorageEmpty(filepath.Join(c.dirs[3], "raft")) {
 		t.Fatal("refused start wrote a metadata log")
 	}
 }

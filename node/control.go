@@ -9,15 +9,12 @@ import (
 
 // heartbeatReply is the controller's answer to a heartbeat.
 type heartbeatReply struct {
-	errorCode      int16 // 0, or STALE_BROKER_EPOCH (77) for an old registration
+	errorCode      int16 // 0, or wire.CodeStaleBrokerEpoch for an old registration
 	fenced         bool  // the registration is fenced (not yet admitted, or expired)
 	shouldShutdown bool
 	metadataOffset uint64        // the controller's image index when it answered
 	lease          time.Duration // how long from the heartbeat's send time it lets this broker lead
 }
-
-// codeStaleBrokerEpoch is Kafka's STALE_BROKER_EPOCH.
-const codeStaleBrokerEpoch int16 = 77
 
 // controlPlane is how a broker talks to the controller (the raft leader): registration,
 // heartbeats, controlled shutdown and forwarded metadata proposals. Every call routes to the current

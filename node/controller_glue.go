@@ -68,11 +68,17 @@ func (n *Node) dialControl(ctx context.Context, nodeID int32) (net.Conn, error) 
 	if g.dialer == nil {
 		return nil, fmt.Errorf("%w: node %d is not reachable without an internal listener", ErrNotController, nodeID)
 	}
+	return n.dialPeerControl(ctx, g.dialer, nodeID)
+}
+
+// dialPeerControl opens an authenticated controller link to another node, checking that the node
+// answering is nodeID.
+func (n *Node) dialPeerControl(ctx context.Context, dialer *link.Dialer, nodeID int32) (net.Conn, error) {
 	addr, ok := n.peerAddr(uint64(nodeID))
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for node %d", ErrNotController, nodeID)
 	}
-	conn, peer, err := g.dialer.Dial(ctx, addr, link.PurposeControl)
+	conn, peer, err := dialer.Dial(ctx, addr, link.PurposeControl)
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 
 	"github.com/sluice-io/sluice/internal/link"
 	"github.com/sluice-io/sluice/raftlog/controller"
@@ -18,12 +16,6 @@ import (
 // safety. See the error text for the recovery.
 var ErrWipedVoter = errors.New("node: wiped data directory of a known voter")
 
-// raftStorageEmpty reports whether the metadata log has never been written.
-func raftStorageEmpty(raftDir string) bool {
-	entries, err := os.ReadDir(filepath.Join(raftDir, "wal"))
-	return err != nil || len(entries) == 0
-}
-
 // checkNotWiped runs before a voter with an empty metadata log bootstraps: it asks the controller of
 // an existing cluster (reached through any broker gossip sees alive) whether this node id is
 // registered, with a heartbeat of broker epoch 0, which changes nothing: STALE_BROKER_EPOCH means a
@@ -31,32 +23,18 @@ func raftStorageEmpty(raftDir string) bool {
 // controller answers within an election timeout there is no established cluster to ask (a fresh
 // cluster forming) and the node bootstraps.
 func (n *Node) checkNotWiped(ctx context.Context) error {
-	g := n.cp.gossip
-	if g == nil {
+	if n.cp.gossip == nil {
 		return nil
 	}
-	var turn int
-	hint := func() int32 {
-		alive := alivePeers(g, n.cfg.NodeID)
-		if len(alive) == 0 {
-			return 0
-		}
-		turn++
-		return alive[turn%len(alive)]
-	}
+	// The raft node does not exist yet: the controller is found through gossip only.
 	dialer := &link.Dialer{Secret: n.cp.secret, SelfID: n.cfg.NodeID}
 	dial := func(ctx context.Context, id int32) (net.Conn, error) {
 		if id == n.cfg.NodeID {
 			return nil, fmt.Errorf("node: a peer names this node (%d) as controller", id)
 		}
-		addr, ok := n.peerAddr(uint64(id))
-		if !ok {
-			return nil, fmt.Errorf("node: no address for node %d", id)
-		}
-		conn, _, err := dialer.Dial(ctx, addr, link.PurposeControl)
-		return conn, err
+		return n.dialPeerControl(ctx, dialer, id)
 	}
-	cli := controller.NewClient(dial, hint, controller.ClientConfig{Logger: n.lg,
+	cli := controller.NewClient(dial, n.gossipHint, controller.ClientConfig{Logger: n.lg,
 		RetryBackoffMin: n.cfg.RaftTickInterval, RetryBackoffMax: 4 * n.cfg.RaftTickInterval})
 	defer cli.Close()
 	pctx, cancel := context.WithTimeout(ctx, 20*n.cfg.RaftTickInterval) // an election timeout at most

@@ -102,6 +102,16 @@ type Storage struct {
 
 var _ raft.Storage = (*Storage)(nil)
 
+// walDir is the WAL's subdirectory of a storage directory.
+const walDir = "wal"
+
+// StorageEmpty reports whether the raft storage in dir has never been written (no WAL segment):
+// a new node, or one whose data directory was wiped.
+func StorageEmpty(dir string) bool {
+	entries, err := os.ReadDir(filepath.Join(dir, walDir))
+	return err != nil || len(entries) == 0
+}
+
 // OpenStorage opens or creates the storage under dir (subdirectories wal
 // and snap) and rebuilds the raft log from it.
 func OpenStorage(dir string, cfg StorageConfig) (*Storage, error) {
@@ -152,7 +162,7 @@ func OpenStorage(dir string, cfg StorageConfig) (*Storage, error) {
 		}
 		return nil
 	}
-	w, err := wal.Open(filepath.Join(dir, "wal"), cfg.WAL, replay)
+	w, err := wal.Open(filepath.Join(dir, walDir), cfg.WAL, replay)
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open %s: %w", dir, err)
 	}
