@@ -117,16 +117,12 @@ func (n *Node) init() error {
 	if err != nil {
 		return fmt.Errorf("raftlog: node: %w", err)
 	}
-	if !raft.IsEmptySnap(snap) {
-		md := snap.GetMetadata()
-		if err := n.sm.Restore(snap.GetData(), md.GetIndex()); err != nil {
-			return fmt.Errorf("raftlog: node: restore snapshot %d: %w", md.GetIndex(), err)
-		}
-		n.appliedIdx = md.GetIndex()
-		n.confState = proto.Clone(md.GetConfState()).(*raftpb.ConfState)
+	if raft.IsEmptySnap(snap) {
+		n.conf.Store(proto.Clone(n.confState).(*raftpb.ConfState))
+	} else if err := n.restore(snap); err != nil { // no proposal is tracked yet
+		return fmt.Errorf("raftlog: node: %w", err)
 	}
 	n.applied.Store(n.appliedIdx)
-	n.conf.Store(proto.Clone(n.confState).(*raftpb.ConfState))
 	c := n.cfg
 	n.rn, err = raft.NewRawNode(&raft.Config{
 		ID:                        c.ID,
