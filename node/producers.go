@@ -15,9 +15,6 @@ import (
 // (segment.Log.ScanHeaders), so the state survives clean and unclean restarts; only the replay
 // length differs.
 
-// producerIdleExpiry drops producers idle this long (Kafka's producer.id.expiration.ms default).
-const producerIdleExpiry = 24 * time.Hour
-
 // loadProducers rebuilds the producer state: newest usable snapshot, then replay of the log tail.
 func (p *partition) loadProducers() (*producerstate.State, error) {
 	store, err := producerstate.OpenStore(p.log.Dir(), producerstate.StoreConfig{Keep: 2, Logger: p.lg})
@@ -69,7 +66,7 @@ func (p *partition) snapshot() error {
 		p.mu.Unlock()
 		return nil
 	}
-	p.producers.ExpireIdle(time.Now(), producerIdleExpiry)
+	p.producers.ExpireIdle(time.Now(), producerstate.DefaultProducerIDExpiration)
 	st, leo := p.producers.Clone(), p.log.LogEndOffset()
 	p.mu.Unlock()
 	return p.saveSnapshot(st, leo)

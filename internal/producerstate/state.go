@@ -16,13 +16,9 @@ const (
 	NoSequence      int32 = -1 // RecordBatch.NO_SEQUENCE
 )
 
-// Kafka's defaults for expiring idle producers, for the broker's ExpireIdle
-// loop: producer.id.expiration.ms and
-// producer.id.expiration.check.interval.ms.
-const (
-	DefaultProducerIDExpiration              = 24 * time.Hour
-	DefaultProducerIDExpirationCheckInterval = 10 * time.Minute
-)
+// DefaultProducerIDExpiration is Kafka's producer.id.expiration.ms: the
+// broker's ExpireIdle drops producers idle this long.
+const DefaultProducerIDExpiration = 24 * time.Hour
 
 // MaxRetainedBatches is how many of a producer's most recent batches are kept
 // for duplicate detection (Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN).
