@@ -54,7 +54,10 @@
 //
 // Delta lists broker and partition changes with old and new state;
 // Delta.LocalChanges(node) turns it into a node's actions: BecomeLeader,
-// UpdateLeader (ISR change), BecomeFollower, DeleteReplica.
+// UpdateLeader (ISR change), BecomeFollower, DeleteReplica. The broker
+// (package node) does not act on deltas: its reconciler compares its
+// replicas with the whole newest image, which also covers a snapshot
+// install; deltas serve the tests that state what each command changes.
 //
 // EncodeImage/DecodeImage are the raft snapshot format of the image
 // (versioned, deterministic: equal images encode to equal bytes).
