@@ -53,7 +53,7 @@ func (l *Log) syncTo(seq int64) error {
 		l.syncing = true
 		l.gatherLocked()
 		l.syncMu.Unlock()
-		target, _, err := l.syncDirty()
+		target, err := l.syncDirty()
 		l.syncMu.Lock()
 		l.syncing = false
 		if err != nil {
@@ -89,9 +89,9 @@ func (l *Log) gatherLocked() {
 }
 
 // syncDirty fdatasyncs every segment written since the last sync (and the
-// directory when entries changed). It returns the append sequence and the
-// log end offset that the sync covers.
-func (l *Log) syncDirty() (int64, int64, error) {
+// directory when entries changed) and advances the recovery point to the
+// log end offset it covers. It returns the append sequence the sync covers.
+func (l *Log) syncDirty() (int64, error) {
 	l.mu.Lock()
 	target, leo, gen := l.writeSeq, l.leo.Load(), l.truncGen
 	pinned := make([]*segment, 0, len(l.dirty))
@@ -122,12 +122,12 @@ func (l *Log) syncDirty() (int64, int64, error) {
 		l.mu.Lock()
 		err = l.failLocked(err)
 		l.mu.Unlock()
-		return 0, 0, err
+		return 0, err
 	}
 	l.mu.Lock()
 	if gen == l.truncGen && leo > l.rp.Load() {
 		l.rp.Store(leo) // a truncation since the capture may have lowered it
 	}
 	l.mu.Unlock()
-	return target, leo, nil
+	return target, nil
 }
