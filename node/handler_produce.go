@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -104,8 +103,8 @@ func (c *conn) produceOne(p *partition, records []byte, version, acks int16) (ap
 	}
 	// Exactly one batch: a declared length shorter than the buffer means more batches (or junk)
 	// follow. A longer one is a truncated batch, which ValidateBatch reports as corrupt.
-	if len(records) >= segment.HeaderSize {
-		if size := int64(int32(binary.BigEndian.Uint32(records[8:12]))) + 12; size >= segment.HeaderSize && size < int64(len(records)) {
+	if h, err := segment.ParseHeader(records); err == nil {
+		if size := h.Size(); size >= segment.HeaderSize && size < len(records) {
 			return appendResult{}, fmt.Errorf("%w: first batch is %d of %d bytes", ErrMultipleBatches, size, len(records))
 		}
 	}
