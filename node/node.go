@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/fetch"
+	"github.com/sluice-io/sluice/internal/certs"
 	"github.com/sluice-io/sluice/internal/fsutil"
 	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/wire"
@@ -453,13 +453,9 @@ func loadTLS(f TLSFiles) (*tls.Config, error) {
 	}
 	conf := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	if f.ClientCAFile != "" {
-		pem, err := os.ReadFile(f.ClientCAFile)
+		pool, err := certs.LoadPool(f.ClientCAFile)
 		if err != nil {
 			return nil, fmt.Errorf("node: client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("node: client CA %s: no certificates found", f.ClientCAFile)
 		}
 		conf.ClientCAs = pool
 		conf.ClientAuth = tls.VerifyClientCertIfGiven

@@ -131,6 +131,31 @@ type Files struct {
 	ClientKey  string
 }
 
+// DevFiles names the files WriteDev writes into dir, without touching the disk.
+func DevFiles(dir string) Files {
+	return Files{
+		CA:         filepath.Join(dir, "ca.pem"),
+		ServerCert: filepath.Join(dir, "server.pem"),
+		ServerKey:  filepath.Join(dir, "server-key.pem"),
+		ClientCert: filepath.Join(dir, "client.pem"),
+		ClientKey:  filepath.Join(dir, "client-key.pem"),
+	}
+}
+
+// LoadPool reads the PEM file at path into a new cert pool. It fails if the
+// file cannot be read or holds no PEM certificate.
+func LoadPool(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
 // WriteDev writes a fresh CA, a server certificate for loopback names and a
 // client certificate into dir, with private keys readable by the owner only.
 func WriteDev(dir string) (Files, error) {
@@ -150,13 +175,7 @@ func WriteDev(dir string) (Files, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Files{}, fmt.Errorf("certs: %w", err)
 	}
-	f := Files{
-		CA:         filepath.Join(dir, "ca.pem"),
-		ServerCert: filepath.Join(dir, "server.pem"),
-		ServerKey:  filepath.Join(dir, "server-key.pem"),
-		ClientCert: filepath.Join(dir, "client.pem"),
-		ClientKey:  filepath.Join(dir, "client-key.pem"),
-	}
+	f := DevFiles(dir)
 	for _, w := range []struct {
 		path string
 		data []byte

@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +107,40 @@ func TestServerCoversLoopbackIP(t *testing.T) {
 	var nilCA *Authority
 	if _, err := nilCA.Server("x", nil, time.Hour); err == nil {
 		t.Fatal("nil authority signed a certificate")
+	}
+}
+
+// TestLoadPool reads the dev CA back into a pool that verifies the server
+// certificate, and refuses a missing file and a file with no certificate.
+func TestLoadPool(t *testing.T) {
+	dir := t.TempDir()
+	f, err := WriteDev(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f != DevFiles(dir) {
+		t.Fatalf("WriteDev files = %+v, DevFiles = %+v", f, DevFiles(dir))
+	}
+	pool, err := LoadPool(f.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := tls.LoadX509KeyPair(f.ServerCert, f.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(srv.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Verify(x509.VerifyOptions{Roots: pool, DNSName: "localhost"}); err != nil {
+		t.Fatalf("verify with loaded pool: %v", err)
+	}
+	if _, err := LoadPool(filepath.Join(dir, "missing.pem")); err == nil {
+		t.Fatal("LoadPool of a missing file succeeded")
+	}
+	// A private key is PEM but not a certificate.
+	if _, err := LoadPool(f.ServerKey); err == nil || !strings.Contains(err.Error(), f.ServerKey) {
+		t.Fatalf("LoadPool of a key file: err = %v; want an error naming the file", err)
 	}
 }
