@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/certs"
 	"github.com/sluice-io/sluice/internal/clusterfile"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -79,12 +79,7 @@ func (c *clientFlags) options() ([]kgo.Opt, string, error) {
 			seeds = "127.0.0.1:9092"
 		}
 	}
-	var list []string
-	for _, s := range strings.Split(seeds, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			list = append(list, s)
-		}
-	}
+	list := splitList(seeds)
 	if len(list) == 0 {
 		return nil, "", usagef("--bootstrap names no broker")
 	}
@@ -107,13 +102,9 @@ func (c *clientFlags) options() ([]kgo.Opt, string, error) {
 func (c *clientFlags) tlsConfig(ca string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if ca != "" {
-		pem, err := os.ReadFile(ca)
+		pool, err := certs.LoadPool(ca)
 		if err != nil {
 			return nil, fmt.Errorf("--ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", ca)
 		}
 		tc.RootCAs = pool
 	}

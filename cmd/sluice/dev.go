@@ -105,13 +105,7 @@ flags:
 		clusterID = randomID()
 	}
 	tlsDir := filepath.Join(dir, "tls")
-	files := certs.Files{
-		CA:         filepath.Join(tlsDir, "ca.pem"),
-		ServerCert: filepath.Join(tlsDir, "server.pem"),
-		ServerKey:  filepath.Join(tlsDir, "server-key.pem"),
-		ClientCert: filepath.Join(tlsDir, "client.pem"),
-		ClientKey:  filepath.Join(tlsDir, "client-key.pem"),
-	}
+	files := certs.DevFiles(tlsDir)
 	if !allExist(files.CA, files.ServerCert, files.ServerKey, files.ClientCert, files.ClientKey) {
 		if files, err = certs.WriteDev(tlsDir); err != nil {
 			return err

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -154,13 +152,9 @@ func (r *runner) setupTLS() error {
 		return err
 	}
 	r.certs = f
-	ca, err := os.ReadFile(f.CA)
+	pool, err := certs.LoadPool(f.CA)
 	if err != nil {
 		return fmt.Errorf("bench: ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return errors.New("bench: ca: no certificate in PEM")
 	}
 	r.clientTLS = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
 	return nil
