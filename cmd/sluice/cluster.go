@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/clusterfile"
+	"github.com/sluice-io/sluice/node"
 )
 
 func runCluster(ctx context.Context, args []string) error {
@@ -99,6 +100,8 @@ func loadClusterFile(path string) *clusterfile.File {
 	return f
 }
 
+// splitList splits a comma-separated list, trimming spaces and dropping
+// empty items.
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -152,34 +155,8 @@ func httpGet(ctx context.Context, url string) ([]byte, error) {
 	return body, nil
 }
 
-// clusterStatusDoc mirrors the broker's /v1/cluster document.
-type clusterStatusDoc struct {
-	ClusterID    string   `json:"cluster_id"`
-	NodeID       int32    `json:"node_id"`
-	ControllerID int32    `json:"controller_id"`
-	Term         uint64   `json:"term"`
-	AppliedIndex uint64   `json:"applied_index"`
-	Voters       []uint64 `json:"voters"`
-	Learners     []uint64 `json:"learners"`
-	Brokers      []struct {
-		ID      int32  `json:"id"`
-		Epoch   int64  `json:"epoch"`
-		Fenced  bool   `json:"fenced"`
-		Rack    string `json:"rack"`
-		Leaders int    `json:"leaders"`
-		Client  string `json:"client"`
-	} `json:"brokers"`
-	Topics           int `json:"topics"`
-	Partitions       int `json:"partitions"`
-	OfflinePartition []struct {
-		Topic     string `json:"topic"`
-		Partition int32  `json:"partition"`
-	} `json:"offline_partitions"`
-	UnderReplicated []struct {
-		Topic     string `json:"topic"`
-		Partition int32  `json:"partition"`
-	} `json:"under_replicated_partitions"`
-}
+// clusterStatusDoc is the broker's /v1/cluster document.
+type clusterStatusDoc = node.ClusterStatus
 
 func printStatus(w io.Writer, from string, st *clusterStatusDoc) {
 	fmt.Fprintf(w, "cluster %s (as seen by node %d at %s)\n", st.ClusterID, st.NodeID, from)
@@ -201,8 +178,8 @@ func printStatus(w io.Writer, from string, st *clusterStatusDoc) {
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "%d topics, %d partitions, %d offline, %d under-replicated\n",
-		st.Topics, st.Partitions, len(st.OfflinePartition), len(st.UnderReplicated))
-	for _, p := range st.OfflinePartition {
+		st.Topics, st.Partitions, len(st.Offline), len(st.UnderReplicated))
+	for _, p := range st.Offline {
 		fmt.Fprintf(w, "  offline: %s[%d]\n", p.Topic, p.Partition)
 	}
 	for _, p := range st.UnderReplicated {

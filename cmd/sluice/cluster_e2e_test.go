@@ -411,9 +411,9 @@ func TestClusterWipedVoterRefused(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "voters 1, 2, 4", func() (bool, string) {
 		st := d.status(t, 1)
-		v := append([]uint64(nil), st.Voters...)
+		v := append([]int32(nil), st.Voters...)
 		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		return reflect.DeepEqual(v, []uint64{1, 2, 4}), fmt.Sprint(st.Voters)
+		return reflect.DeepEqual(v, []int32{1, 2, 4}), fmt.Sprint(st.Voters)
 	})
 	// The reshaped voter set still commits.
 	createTopic(t, d.client(t, 1), "after-replace", 1, 3)
