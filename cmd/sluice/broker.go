@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-io/sluice/node"
@@ -37,11 +38,11 @@ func brokerFlags(fs *flag.FlagSet, cfg *node.Config, lf *logFlags) {
 	fs.String("config", "", "file of `name = value` lines using these flag names; command-line flags win")
 	v := func(p *int32, name string, usage string) {
 		fs.Func(name, fmt.Sprintf("%s (default %d)", usage, *p), func(s string) error {
-			var x int32
-			if _, err := fmt.Sscan(s, &x); err != nil {
-				return err
+			x, err := strconv.ParseInt(s, 10, 32)
+			if err != nil {
+				return fmt.Errorf("--%s wants a 32-bit integer", name)
 			}
-			*p = x
+			*p = int32(x)
 			return nil
 		})
 	}
@@ -133,10 +134,7 @@ func runBroker(ctx context.Context, args []string) error {
 		return err
 	}
 	cfg.Logger = log
-	cfg.Log.Logger = log
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
+	// node.New validates cfg and hands the segment logs its logger, which carries node_id.
 	n, err := node.New(cfg)
 	if err != nil {
 		return err

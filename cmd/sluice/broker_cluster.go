@@ -25,11 +25,7 @@ func (l int32List) String() string {
 
 func (l int32List) Set(v string) error {
 	var out []int32
-	for _, f := range strings.Split(v, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
+	for _, f := range splitList(v) {
 		n, err := strconv.ParseInt(f, 10, 32)
 		if err != nil {
 			return fmt.Errorf("%q: %w", f, err)
@@ -51,13 +47,7 @@ func (l csvList) String() string {
 }
 
 func (l csvList) Set(v string) error {
-	var out []string
-	for _, f := range strings.Split(v, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	*l.p = out
+	*l.p = splitList(v)
 	return nil
 }
 

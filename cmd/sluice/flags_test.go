@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluice-io/sluice/node"
 )
 
 func TestParseInterleaved(t *testing.T) {
@@ -66,5 +68,33 @@ func TestApplyConfig(t *testing.T) {
 	}
 	if _, err := configFileArg([]string{"--config"}); err == nil {
 		t.Error("dangling --config accepted")
+	}
+}
+
+// TestBrokerInt32Flags checks the broker's int32 flags take whole decimal
+// numbers only, from the command line and from a config file alike.
+func TestBrokerInt32Flags(t *testing.T) {
+	cfg := node.DefaultConfig()
+	var lf logFlags
+	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	brokerFlags(fs, &cfg, &lf)
+	if err := fs.Parse([]string{"--node-id", "12", "--default-partitions=-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NodeID != 12 || cfg.DefaultPartitions != -3 {
+		t.Fatalf("node-id %d, default-partitions %d; want 12, -3", cfg.NodeID, cfg.DefaultPartitions)
+	}
+	for _, bad := range []string{"1x", "12 34", "", "0x10", "2147483648", "1.5"} {
+		err := fs.Set("node-id", bad)
+		if err == nil || !strings.Contains(err.Error(), "node-id") {
+			t.Errorf("--node-id %q: err = %v; want an error naming the flag", bad, err)
+		}
+		if err := applyConfig(fs, strings.NewReader("node-id = "+bad+"\n"), "f"); err == nil {
+			t.Errorf("config node-id = %q accepted", bad)
+		}
+	}
+	if cfg.NodeID != 12 {
+		t.Fatalf("refused values changed node-id to %d", cfg.NodeID)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-io/sluice/internal/bench"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -89,7 +90,7 @@ flags:
 	el := time.Since(start)
 	n, b := p.acked.Load(), p.bytes.Load()
 	fmt.Fprintf(os.Stderr, "produced %d records (%s) to %s in %s: %.0f records/s, %s/s\n",
-		n, human(b), topic, el.Round(time.Millisecond), float64(n)/el.Seconds(), human(int64(float64(b)/el.Seconds())))
+		n, bench.FormatBytes(b), topic, el.Round(time.Millisecond), float64(n)/el.Seconds(), bench.FormatBytes(int64(float64(b)/el.Seconds())))
 	return err
 }
 
@@ -172,17 +173,4 @@ func (p *producer) synthetic(ctx context.Context, count int64, size int) error {
 		}
 	}
 	return nil
-}
-
-func human(b int64) string {
-	const unit = 1024
-	if b < unit {
-		return fmt.Sprintf("%d B", b)
-	}
-	div, exp := int64(unit), 0
-	for n := b / unit; n >= unit; n /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
