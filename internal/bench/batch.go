@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/sluice-io/sluice/segment"
 )
 
 // RecordBatch v2 layout (big-endian), as stored by the broker:
@@ -13,9 +15,9 @@ import (
 //	21 attributes i16 | 23 lastOffsetDelta i32 | 27 baseTimestamp i64 | 35 maxTimestamp i64
 //	43 producerId i64 | 51 producerEpoch i16 | 53 baseSequence i32 | 57 numRecords i32 | 61 records...
 //
-// The CRC-32C (Castagnoli) covers bytes 21 to the end.
+// The CRC-32C (Castagnoli) covers bytes 21 to the end. The header is
+// segment.HeaderSize bytes; these offsets are the fields BuildBatch writes.
 const (
-	batchHeaderBytes   = 61
 	offBatchLength     = 8
 	offLastOffsetDelta = 23
 	offCRC             = 17
@@ -40,14 +42,14 @@ type Batch struct {
 // as fit. Timestamps are ts for every record. The values are a repeating
 // non-zero pattern (compression is off, so the content does not matter).
 func BuildBatch(maxBytes, valueBytes int, ts int64) (Batch, error) {
-	if valueBytes < 0 || maxBytes < batchHeaderBytes {
+	if valueBytes < 0 || maxBytes < segment.HeaderSize {
 		return Batch{}, fmt.Errorf("%w: max %d, value %d", ErrBatchTooSmall, maxBytes, valueBytes)
 	}
 	value := make([]byte, valueBytes)
 	for i := range value {
 		value[i] = byte('a' + i%26)
 	}
-	b := make([]byte, batchHeaderBytes, maxBytes)
+	b := make([]byte, segment.HeaderSize, maxBytes)
 	var rec []byte
 	n := 0
 	for {
@@ -59,7 +61,7 @@ func BuildBatch(maxBytes, valueBytes int, ts int64) (Batch, error) {
 		n++
 	}
 	if n == 0 {
-		return Batch{}, fmt.Errorf("%w: max %d, one record takes %d", ErrBatchTooSmall, maxBytes, batchHeaderBytes+len(rec))
+		return Batch{}, fmt.Errorf("%w: max %d, one record takes %d", ErrBatchTooSmall, maxBytes, segment.HeaderSize+len(rec))
 	}
 	be := binary.BigEndian
 	be.PutUint64(b[0:], 0)                                             // baseOffset: the broker stamps it
@@ -101,13 +103,16 @@ func appendRecord(dst []byte, offsetDelta int, value []byte) []byte {
 // offset of the last one. A partial trailing batch, which a broker may send,
 // is not counted. ok is false when no whole batch is present.
 func batchSpan(records []byte) (n int, lastOffset int64, ok bool) {
-	be := binary.BigEndian
-	for len(records)-n >= batchHeaderBytes {
-		size := int(int32(be.Uint32(records[n+offBatchLength:]))) + batchLengthPrefix
-		if size < batchHeaderBytes || size > len(records)-n {
+	for len(records)-n >= segment.HeaderSize {
+		h, err := segment.ParseHeader(records[n:])
+		if err != nil {
 			break
 		}
-		lastOffset = int64(be.Uint64(records[n:])) + int64(int32(be.Uint32(records[n+offLastOffsetDelta:])))
+		size := h.Size()
+		if size < segment.HeaderSize || size > len(records)-n {
+			break
+		}
+		lastOffset = h.LastOffset()
 		n += size
 		ok = true
 	}

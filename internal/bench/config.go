@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/sluice-io/sluice/segment"
 )
 
 // ErrInvalidConfig wraps every Validate failure.
@@ -99,7 +101,7 @@ func (c Config) Validate() error {
 	if c.BatchBytes < 4<<10 || c.BatchBytes > 64<<20 {
 		bad("BatchBytes %d outside [4 KiB, 64 MiB]", c.BatchBytes)
 	}
-	if c.ValueBytes < 0 || c.ValueBytes > c.BatchBytes-batchHeaderBytes-32 {
+	if c.ValueBytes < 0 || c.ValueBytes > c.BatchBytes-segment.HeaderSize-32 {
 		bad("ValueBytes %d outside [0, BatchBytes-93]", c.ValueBytes)
 	}
 	if c.ProduceWindow < 1 || c.ProduceWindow > 64 {

@@ -17,15 +17,18 @@ const maxEmptyFetches = 100
 // requests, one in flight, each response read into the connection's reused
 // buffer and discarded after its batch headers are walked.
 type fetcher struct {
-	c        *kconn
-	topic    string
-	maxBytes int32
-	wbuf     []byte
-	req      *kmsg.FetchRequest
+	c     *kconn
+	topic string
+	wbuf  []byte
+	req   *kmsg.FetchRequest
 }
 
 func newFetcher(c *kconn, topic string, maxBytes int32) (*fetcher, error) {
-	if v, ok := c.versions[1]; !ok || v < fetchVersion {
+	v, err := c.version(1, fetchVersion)
+	if err != nil {
+		return nil, err
+	}
+	if v < fetchVersion {
 		return nil, fmt.Errorf("%w: broker serves Fetch up to v%d, the benchmark needs v%d", ErrProtocol, v, fetchVersion)
 	}
 	req := kmsg.NewPtrFetchRequest()
@@ -46,7 +49,7 @@ func newFetcher(c *kconn, topic string, maxBytes int32) (*fetcher, error) {
 	p.PartitionMaxBytes = maxBytes
 	t.Partitions = append(t.Partitions, p)
 	req.Topics = append(req.Topics, t)
-	return &fetcher{c: c, topic: topic, maxBytes: maxBytes, req: req}, nil
+	return &fetcher{c: c, topic: topic, req: req}, nil
 }
 
 // fetchOnce fetches from offset and returns the bytes of whole batches

@@ -96,11 +96,6 @@ type sample struct {
 	clientCPU time.Duration
 }
 
-// newResult builds a one-round result.
-func newResult(name, kind string, bytes int64, elapsed, serverCPU, clientCPU time.Duration) Result {
-	return resultOf(name, kind, []sample{{bytes, elapsed, serverCPU, clientCPU}})
-}
-
 // resultOf merges the rounds of one path: MB/s is the median of the rounds'
 // rates (robust to a round disturbed by other work on the machine), bytes,
 // time and CPU are sums, so CPU per GB is the overall ratio.

@@ -13,6 +13,11 @@ import (
 	"time"
 )
 
+// newResult builds a one-round result.
+func newResult(name, kind string, bytes int64, elapsed, serverCPU, clientCPU time.Duration) Result {
+	return resultOf(name, kind, []sample{{bytes, elapsed, serverCPU, clientCPU}})
+}
+
 func sampleReport() *Report {
 	rep := &Report{Started: time.Unix(1700000000, 0), Machine: machineInfo(),
 		Settings: Settings{SizeBytes: 1 << 30, Conns: 1, MinDuration: "5s"}}
