@@ -256,7 +256,7 @@ func describeEntry(name, value string, source, typ int8, readOnly bool) kmsg.Des
 
 // brokerConfigs is the minimal broker resource: the settings a client or operator may want to see.
 func (n *Node) brokerConfigs() [][2]string {
-	def, _ := parseTopicConfig(n.cfg.Log, nil)
+	def := defaultTopicConfig(n.cfg.Log) // n.cfg was validated by New
 	return [][2]string{
 		{"auto.create.topics.enable", strconv.FormatBool(n.cfg.AutoCreateTopics)},
 		{"broker.id", strconv.Itoa(int(n.cfg.NodeID))},
@@ -265,7 +265,7 @@ func (n *Node) brokerConfigs() [][2]string {
 		{"log.retention.ms", def.value(cfgRetentionMs)},
 		{"log.segment.bytes", def.value(cfgSegmentBytes)},
 		{"message.max.bytes", def.value(cfgMaxMessageBytes)},
-		{"min.insync.replicas", "1"},
+		{"min.insync.replicas", def.value(cfgMinInsyncReplicas)},
 		{"node.id", strconv.Itoa(int(n.cfg.NodeID))},
 		{"num.partitions", strconv.Itoa(int(n.cfg.DefaultPartitions))},
 		{"rack", n.cfg.Rack},

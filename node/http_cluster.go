@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+
+	"github.com/sluice-io/sluice/raftlog/meta"
 )
 
 // ClusterStatus is the /v1/cluster document: this node's view of the cluster, from its applied
@@ -89,7 +91,7 @@ func (n *Node) ClusterStatus() ClusterStatus {
 		for i, p := range t.Partitions {
 			st.Partitions++
 			ref := ClusterPartitionRef{Topic: t.Name, Partition: int32(i), Leader: p.Leader, Replicas: p.Replicas, ISR: p.ISR}
-			if p.Leader < 0 {
+			if p.Leader == meta.NoLeader {
 				st.Offline = append(st.Offline, ref)
 			} else {
 				st.LeadersPerBroker[p.Leader]++

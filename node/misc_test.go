@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -91,5 +92,12 @@ func TestMinInsyncReplicas(t *testing.T) {
 		if got := resp.Topics[0].Partitions[0].ErrorCode; got != tc.want {
 			t.Errorf("acks=%d: code %d, want %d", tc.acks, got, tc.want)
 		}
+	}
+}
+
+// DescribeConfigs lists topic configs in topicConfigKeys order, which must be sorted by name.
+func TestTopicConfigKeysSorted(t *testing.T) {
+	if !slices.IsSorted(topicConfigKeys) {
+		t.Fatalf("topicConfigKeys not sorted: %v", topicConfigKeys)
 	}
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
@@ -26,6 +25,8 @@ const (
 	cfgUncleanElection = "unclean.leader.election.enable"
 )
 
+// topicConfigKeys lists every key, sorted by name: describe returns them in this order
+// (TestTopicConfigKeysSorted).
 var topicConfigKeys = []string{
 	cfgCleanupPolicy, cfgMaxMessageBytes, cfgTimestampType, cfgMinInsyncReplicas,
 	cfgRetentionBytes, cfgRetentionMs, cfgSegmentBytes, cfgSegmentMs, cfgDurability, cfgUncleanElection,
@@ -39,9 +40,15 @@ type topicConfig struct {
 	minInsync int
 }
 
+// defaultTopicConfig is the config of a topic that sets nothing: base (the node's default log
+// config, already validated) and the default min.insync.replicas.
+func defaultTopicConfig(base segment.Config) topicConfig {
+	return topicConfig{set: map[string]string{}, log: base, minInsync: 1}
+}
+
 // parseTopicConfig validates explicit topic configs against base (the node's default log config).
 func parseTopicConfig(base segment.Config, set map[string]string) (topicConfig, error) {
-	tc := topicConfig{set: map[string]string{}, log: base, minInsync: 1}
+	tc := defaultTopicConfig(base)
 	bad := func(k, v, why string) error {
 		return fmt.Errorf("%w: %s=%q: %s", ErrInvalidTopicConfig, k, v, why)
 	}
@@ -124,7 +131,6 @@ func (tc topicConfig) describe() []configEntry {
 		_, explicit := tc.set[k]
 		out = append(out, configEntry{Name: k, Value: tc.value(k), Explicit: explicit})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

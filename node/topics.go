@@ -174,7 +174,7 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 		if err != nil {
 			// The proposer validated the configs; a node with other defaults may still refuse one.
 			r.lg.Warn("topic config from metadata refused; using defaults", "topic", t.Name, "err", err)
-			cfg, _ = parseTopicConfig(r.base, nil)
+			cfg = defaultTopicConfig(r.base)
 		}
 		cfgs[t.ID] = cfg
 		for i, ps := range t.Partitions {
