@@ -14,28 +14,12 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/link"
+	"github.com/sluice-io/sluice/internal/testutil"
 	"github.com/sluice-io/sluice/raftlog/meta"
 )
 
 // A cluster of real Nodes on loopback TCP: each member has a link.Listener
 // (cluster secret), real storage under t.TempDir(), and its Run goroutine.
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // countingMachine is a MetaMachine that counts snapshot restores.
 type countingMachine struct {
@@ -72,7 +56,7 @@ type harness struct {
 	secret   []byte
 	root     string
 	voters   []uint64
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	logger   *slog.Logger
 	mutate   func(*Config)
 	mu       sync.Mutex
@@ -92,7 +76,7 @@ func testSecret() []byte {
 func newHarness(t testing.TB, voters []uint64, mutate func(*Config)) *harness {
 	h := &harness{
 		t: t, secret: testSecret(), root: t.TempDir(), voters: voters, mutate: mutate,
-		logs: &syncBuffer{}, addrs: map[uint64]string{}, members: map[uint64]*member{},
+		logs: &testutil.Buffer{}, addrs: map[uint64]string{}, members: map[uint64]*member{},
 		refusals: make(chan link.Refusal, 16),
 	}
 	h.logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -1,16 +1,15 @@
 package segment
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-io/sluice/internal/batchtest"
+	"github.com/sluice-io/sluice/internal/testutil"
 )
 
 func testConfig() Config {
@@ -89,24 +88,11 @@ func batchtestTime(ms int64) time.Time { return time.UnixMilli(ms) }
 
 // logCapture collects log output for assertions about what Open did.
 type logCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *logCapture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
+	testutil.Buffer
 }
 
 func (c *logCapture) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(c, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-func (c *logCapture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }
 
 func (c *logCapture) count(sub string) int { return strings.Count(c.String(), sub) }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/clusterfile"
+	"github.com/sluice-io/sluice/internal/testutil"
 )
 
 var (
@@ -80,26 +81,8 @@ type devCluster struct {
 	cfPath  string
 	cf      *clusterfile.File
 	cmd     *exec.Cmd
-	out     *lockedBuffer
+	out     *testutil.Buffer // the dev process's stdout, read while it runs
 	stopped bool
-}
-
-// lockedBuffer collects the dev process's stdout while tests read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) WriteString(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startDev runs `sluice dev` and waits for its banner.
@@ -118,7 +101,7 @@ func startDev(t *testing.T, nodes int) *devCluster {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &devCluster{t: t, bin: bin, dir: dir, cfPath: filepath.Join(dir, clusterfile.Name), cmd: cmd, out: &lockedBuffer{}}
+	d := &devCluster{t: t, bin: bin, dir: dir, cfPath: filepath.Join(dir, clusterfile.Name), cmd: cmd, out: &testutil.Buffer{}}
 	t.Cleanup(func() {
 		d.stop()
 		if t.Failed() {

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testutil"
 )
 
 // eventWait bounds every wait on gossip events; failure detection with the
@@ -17,26 +19,9 @@ const eventWait = 30 * time.Second
 
 var testSecret = []byte("6f1c0a7e9b3d4c5a8e2f1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e")
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testNode struct {
 	*Membership
-	logs *lockedBuffer
+	logs *testutil.Buffer
 
 	mu     sync.Mutex
 	events []Member      // every OnChange event, in order
@@ -72,7 +57,7 @@ func testConfig(id int32) Config {
 
 func startNode(t *testing.T, cfg Config) *testNode {
 	t.Helper()
-	n := &testNode{logs: &lockedBuffer{}, cursor: make(map[int32]int), notify: make(chan struct{}, 1)}
+	n := &testNode{logs: &testutil.Buffer{}, cursor: make(map[int32]int), notify: make(chan struct{}, 1)}
 	cfg.Logger = slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.OnChange = func(m Member) {
 		n.mu.Lock()

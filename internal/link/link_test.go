@@ -11,28 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-io/sluice/internal/testutil"
 )
-
-// lockedBuffer is an io.Writer safe for the listener's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func newSecret(t testing.TB) []byte {
 	t.Helper()
@@ -41,13 +24,13 @@ func newSecret(t testing.TB) []byte {
 
 type server struct {
 	l       *Listener
-	logs    *lockedBuffer
+	logs    *testutil.Buffer
 	refused chan Refusal
 }
 
 func startServer(t *testing.T, secret []byte, mutate func(*ListenerConfig)) *server {
 	t.Helper()
-	s := &server{logs: &lockedBuffer{}, refused: make(chan Refusal, 64)}
+	s := &server{logs: &testutil.Buffer{}, refused: make(chan Refusal, 64)}
 	cfg := DefaultListenerConfig()
 	cfg.Secret = secret
 	cfg.SelfID = 1

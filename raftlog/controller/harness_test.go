@@ -1,7 +1,6 @@
 package controller
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -14,29 +13,13 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/link"
+	"github.com/sluice-io/sluice/internal/testutil"
 	"github.com/sluice-io/sluice/raftlog"
 )
 
 // Three real raftlog.Nodes on loopback TCP, each with a link.Listener that
 // hands raft connections to the node and control connections to its
 // controller Server, and a Client dialing as that node.
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 type member struct {
 	id     int32
@@ -54,7 +37,7 @@ type cluster struct {
 	secret []byte
 	root   string
 	cfg    Config
-	logs   *logBuffer
+	logs   *testutil.Buffer
 	logger *slog.Logger
 
 	mu      sync.Mutex
@@ -67,7 +50,7 @@ func newCluster(t *testing.T, cfg Config) *cluster {
 	for i := range key {
 		key[i] = byte(rand.Uint32())
 	}
-	c := &cluster{t: t, secret: []byte(hex.EncodeToString(key)), root: t.TempDir(), cfg: cfg, logs: &logBuffer{},
+	c := &cluster{t: t, secret: []byte(hex.EncodeToString(key)), root: t.TempDir(), cfg: cfg, logs: &testutil.Buffer{},
 		addrs: map[int32]string{}, members: map[int32]*member{}}
 	c.logger = slog.New(slog.NewTextHandler(c.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c.cfg.Logger = c.logger
