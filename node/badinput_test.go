@@ -297,8 +297,8 @@ func validateLogFiles(t *testing.T, dataDir string, wantBadRecords int64) {
 	}
 }
 
-// TestPipelinedOrder sends many requests without reading and checks the answers come back in order,
-// with the connection's read-ahead bounded.
+// TestPipelinedOrder sends many requests without reading, with small in-flight limits configured,
+// and checks every answer comes back in request order (by correlation id).
 func TestPipelinedOrder(t *testing.T) {
 	e := startNode(t, "", func(c *Config) { c.MaxInFlightRequests = 2; c.MaxInFlightBytes = 4096 })
 	raw := e.dialRaw(false)

@@ -148,11 +148,28 @@ func TestKcat(t *testing.T) {
 					t.Fatalf("line %d: %q, want %q", i, l, want)
 				}
 			}
-			// And kgo reads what librdkafka wrote.
+			// And kgo reads what librdkafka wrote: the same 100 records, in order.
 			cl := e.client(useTLS, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-			fs := cl.PollFetches(ctx)
-			if fs.NumRecords() == 0 {
-				t.Fatal("kgo read nothing")
+			var recs []*kgo.Record
+			for len(recs) < 100 {
+				fs := cl.PollFetches(ctx)
+				if errs := fs.Errors(); len(errs) > 0 {
+					t.Fatalf("kgo fetch errors after %d records: %v", len(recs), errs)
+				}
+				if fs.NumRecords() == 0 && len(recs) == 0 {
+					t.Fatal("kgo read nothing")
+				}
+				recs = append(recs, fs.Records()...)
+			}
+			if len(recs) != 100 {
+				t.Fatalf("kgo read %d records, want 100", len(recs))
+			}
+			for i, r := range recs {
+				wantKey, wantValue := fmt.Sprintf("key%d", i), fmt.Sprintf("value%d", i)
+				if string(r.Key) != wantKey || string(r.Value) != wantValue || r.Offset != int64(i) {
+					t.Fatalf("kgo record %d: offset %d key %q value %q, want offset %d key %q value %q",
+						i, r.Offset, r.Key, r.Value, i, wantKey, wantValue)
+				}
 			}
 		})
 	}

@@ -44,6 +44,9 @@ func TestParseRequestDamagedSeeds(t *testing.T) {
 // that factor in mind; this test fails if a kmsg upgrade makes it worse.
 // Run with -v for the per-API figures.
 func TestParseRequestAllocationAmplification(t *testing.T) {
+	// documentedAmplification is the heap-bytes-per-frame-byte figure that
+	// docs/architecture.md states; the half-unit margin absorbs rounding only.
+	const documentedAmplification = 32
 	const pad = 64 << 10
 	all := DefaultVersions()
 	if err := all.Enable(GroupAPIs()...); err != nil {
@@ -78,7 +81,8 @@ func TestParseRequestAllocationAmplification(t *testing.T) {
 		t.Logf("%-22s %.1f", kmsg.NameForKey(k), r)
 	}
 	t.Logf("worst allocation amplification: %.1f heap bytes per frame byte (%s v%d)", worst, kmsg.NameForKey(worstKey), worstVer)
-	if worst > 40*allocFactor {
-		t.Fatalf("allocation amplification %.1f (%s v%d) above the documented 32x", worst, kmsg.NameForKey(worstKey), worstVer)
+	if worst > (documentedAmplification+0.5)*allocFactor {
+		t.Fatalf("allocation amplification %.1f (%s v%d) above the documented %dx (allocFactor %d)",
+			worst, kmsg.NameForKey(worstKey), worstVer, documentedAmplification, allocFactor)
 	}
 }
