@@ -30,7 +30,28 @@ echo "partition-replicas: $(( (1000 + 2334) * 3 )) on 3 brokers"
 PIDS=$(python3 -c "import json,sys; print(' '.join(str(n['pid']) for n in json.load(open('$DIR/cluster.json'))['nodes']))")
 TCK=$(getconf CLK_TCK)
 cpu() { local s=0; for p in $PIDS; do set -- $(cut -d' ' -f14,15 /proc/$p/stat); s=$((s + $1 + $2)); done; echo $s; }
-sleep 5 # let creation settle before measuring idle
+# Let creation settle before measuring idle: poll every node's /v1/cluster until all three have applied the
+# same image holding all 3,334 partitions, none offline or under-replicated (60 s deadline).
+python3 - "$DIR/cluster.json" 3334 60 <<'PY'
+import json, sys, time, urllib.request
+nodes = json.load(open(sys.argv[1]))["nodes"]
+want, deadline = int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+while True:
+    try:
+        docs = [json.load(urllib.request.urlopen("http://%s/v1/cluster" % n["http"], timeout=5)) for n in nodes]
+        last = "; ".join("node %d: image %d, %d partitions, %d offline, %d under-replicated" % (
+            d["node_id"], d["image_index"], d["partitions"], len(d["offline_partitions"]),
+            len(d["under_replicated_partitions"])) for d in docs)
+        if len({d["image_index"] for d in docs}) == 1 and all(
+                d["partitions"] == want and not d["offline_partitions"] and not d["under_replicated_partitions"]
+                for d in docs):
+            break
+    except OSError as e:
+        last = str(e)
+    if time.monotonic() > deadline:
+        sys.exit("cluster did not settle within %s s: %s" % (sys.argv[3], last))
+    time.sleep(0.2)
+PY
 c0=$(cpu); w0=$(ms)
 sleep "$IDLE"
 c1=$(cpu); w1=$(ms)
