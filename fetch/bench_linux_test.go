@@ -18,7 +18,7 @@ import (
 // Same-run baselines and the two writers, over loopback. Every benchmark
 // moves about 1 MiB per op to a reader goroutine that discards it.
 //
-//	go test -run '^$' -bench . -benchtime 2s ./fetch
+//	go test -run '^$' -bench . -benchtime 1s -count 5 ./fetch
 //
 // cpu-s/GB is process CPU (user+system, from getrusage) per 10^9 bytes: both
 // ends of the loopback connection, TLS decryption in the reader included.

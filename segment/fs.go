@@ -11,8 +11,8 @@ import (
 )
 
 // FS is the file-system seam: every file the log touches is opened, renamed,
-// listed or removed through it, so a test harness (chaos) can wrap it and
-// fail chosen operations on chosen paths.
+// listed or removed through it, so a fault-injection harness can wrap it
+// and fail chosen operations on chosen paths.
 type FS interface {
 	OpenFile(name string, flag int, perm os.FileMode) (File, error)
 	Remove(name string) error
