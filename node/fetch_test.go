@@ -189,23 +189,31 @@ func TestFetchSessionAndTopicIDErrors(t *testing.T) {
 	}
 }
 
+// parkFetch sends a Fetch v16 for partition 0 of topic, from its high watermark, and waits until the
+// broker has parked it. It returns that high watermark and the wake-up count before the fetch.
+func (e *testEnv) parkFetch(t *testing.T, raw *rawConn, topic string, maxWait, minBytes int32) (int64, float64) {
+	t.Helper()
+	tp := e.n.registry().get(topic)
+	hw := tp.parts[0].highWatermark()
+	wakeups := counterValue(t, e.n, "sluice_fetch_wakeups_total", nil)
+	req := fetchRequest(16, "", tp.id, maxWait, minBytes, 1<<20, fetchPart{0, hw, 1 << 20})
+	raw.corr++
+	if err := raw.send(encodeRequest(req, raw.corr)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "fetch parked", func() bool { return counterValue(t, e.n, "sluice_fetch_waiting", nil) == 1 })
+	return hw, wakeups
+}
+
 // TestFetchLongPoll parks a fetch with a 10 s MaxWait on an empty partition, appends once the fetch
 // is parked, and checks the fetch was woken by the append (not the timer) and carries the record.
 func TestFetchLongPoll(t *testing.T) {
 	e := startNode(t, "", nil)
 	e.createTopic("lp", 1, nil)
-	id := e.n.registry().get("lp").id
 	for _, useTLS := range []bool{false, true} {
 		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
 			raw := e.dialRaw(useTLS)
-			hw := e.n.registry().get("lp").parts[0].highWatermark()
-			wakeups := counterValue(t, e.n, "sluice_fetch_wakeups_total", nil)
-			req := fetchRequest(16, "", id, 10_000, 1, 1<<20, fetchPart{0, hw, 1 << 20})
-			raw.corr++
-			if err := raw.send(encodeRequest(req, raw.corr)); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "fetch parked", func() bool { return counterValue(t, e.n, "sluice_fetch_waiting", nil) == 1 })
+			hw, wakeups := e.parkFetch(t, raw, "lp", 10_000, 1)
 
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -236,17 +244,9 @@ func TestFetchLongPoll(t *testing.T) {
 func TestFetchLongPollRearm(t *testing.T) {
 	e := startNode(t, "", nil)
 	e.createTopic("lp2", 1, nil)
-	id := e.n.registry().get("lp2").id
 	raw := e.dialRaw(false)
-	hw := e.n.registry().get("lp2").parts[0].highWatermark()
-	wakeups := counterValue(t, e.n, "sluice_fetch_wakeups_total", nil)
 	// One small record (a batch of about 70 bytes) does not satisfy MinBytes=100; a second does.
-	req := fetchRequest(16, "", id, 30_000, 100, 1<<20, fetchPart{0, hw, 1 << 20})
-	raw.corr++
-	if err := raw.send(encodeRequest(req, raw.corr)); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "fetch parked", func() bool { return counterValue(t, e.n, "sluice_fetch_waiting", nil) == 1 })
+	_, wakeups := e.parkFetch(t, raw, "lp2", 30_000, 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cl := e.client(false)
