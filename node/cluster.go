@@ -14,10 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-io/sluice/follower"
 	"github.com/sluice-io/sluice/internal/gossip"
 	"github.com/sluice-io/sluice/internal/link"
 	"github.com/sluice-io/sluice/raftlog"
 	"github.com/sluice-io/sluice/raftlog/meta"
+	"github.com/sluice-io/sluice/replica"
 )
 
 // clusterPlane is the node's metadata plane: the raft node and its image, the internal listener,
@@ -30,8 +32,9 @@ type clusterPlane struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	linkLn *link.Listener
-	gossip *gossip.Membership
+	linkLn   *link.Listener
+	gossip   *gossip.Membership
+	fetchers *follower.Manager // replica fetchers; nil without an internal listener
 }
 
 // gossipIncarnation folds the 16-byte data-directory incarnation into gossip's uint64.
@@ -74,7 +77,7 @@ func (n *Node) startCluster(ctx context.Context) error {
 	if n.cfg.Internal.Enabled() {
 		lc := link.DefaultListenerConfig()
 		lc.Secret, lc.SelfID, lc.Logger = cp.secret, n.cfg.NodeID, n.lg
-		lc.Purposes = []link.Purpose{link.PurposeRaft, link.PurposeControl}
+		lc.Purposes = []link.Purpose{link.PurposeRaft, link.PurposeControl, link.PurposeFetch}
 		if cp.linkLn, err = link.Listen(ctx, n.cfg.Internal.Addr, lc); err != nil {
 			return fmt.Errorf("node: internal listener: %w", err)
 		}
@@ -138,6 +141,26 @@ func (n *Node) startCluster(ctx context.Context) error {
 	n.ctrl = n.newControlPlane()
 	n.sub = n.mm.Subscribe()
 
+	// Replication: the cores' settings, the AlterPartition batcher and (with an internal listener to
+	// fetch over) the replica fetchers, set before the reconciler first applies an image.
+	reg := n.registry()
+	reg.repl = replica.Config{LagTime: n.cfg.ReplicaLagTime}
+	alter := newAlterPartitions(n)
+	reg.isr = alter
+	if cp.linkLn != nil {
+		cp.fetchers = n.newFetchers()
+		reg.fetchers = cp.fetchers
+	}
+	cp.wg.Add(2)
+	go func() {
+		defer cp.wg.Done()
+		alter.run(rctx)
+	}()
+	go func() {
+		defer cp.wg.Done()
+		n.replicationLoop(rctx)
+	}()
+
 	cp.wg.Add(1)
 	go func() {
 		defer cp.wg.Done()
@@ -181,6 +204,9 @@ func (n *Node) stopCluster(graceful bool) {
 	if cp.linkLn != nil {
 		_ = cp.linkLn.Close()
 	}
+	if cp.fetchers != nil {
+		cp.fetchers.Close()
+	}
 	if cp.cancel != nil {
 		cp.cancel()
 	}
@@ -216,6 +242,8 @@ func (n *Node) internalAccept(ctx context.Context, ln *link.Listener) {
 				err = n.raft.Serve(acc.Conn, acc.PeerID)
 			case link.PurposeControl:
 				err = n.serveControl(acc.Conn, acc.PeerID)
+			case link.PurposeFetch:
+				n.serveReplicaFetch(acc.Conn, acc.PeerID)
 			default:
 				err = fmt.Errorf("unexpected purpose %v", acc.Purpose)
 			}

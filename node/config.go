@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -140,6 +141,22 @@ type Config struct {
 	// snapshotted at shutdown). Default 1 minute.
 	ProducerSnapshotInterval time.Duration
 
+	// ReplicaLagTime is replica.lag.time.max.ms: a follower that has not caught up with its leader
+	// for this long leaves the ISR. Default replica.DefaultLagTime (4s; Kafka: 30s), so that a dead
+	// or frozen follower stalls acks=all for about this long.
+	ReplicaLagTime time.Duration
+	// ReplicaFetchWait is replica.fetch.wait.max.ms, the follower's long-poll. Default 500ms.
+	ReplicaFetchWait time.Duration
+	// ReplicaFetchMaxBytes is replica.fetch.max.bytes, per partition. Default 1 MiB.
+	ReplicaFetchMaxBytes int32
+	// ReplicaFetchResponseMaxBytes is replica.fetch.response.max.bytes. Default 10 MiB.
+	ReplicaFetchResponseMaxBytes int32
+	// ReplicaFetchBackoff is replica.fetch.backoff.ms, the wait after a fetch error. Default 1s.
+	ReplicaFetchBackoff time.Duration
+	// HighWatermarkCheckpointInterval is how often every partition's high watermark is written to
+	// its directory (replica.high.watermark.checkpoint.interval.ms; also at shutdown). Default 5s.
+	HighWatermarkCheckpointInterval time.Duration
+
 	// DisableSendfile makes the plaintext listener use the copying writer instead of sendfile (for
 	// benchmarks comparing the two paths). Default false.
 	DisableSendfile bool
@@ -175,6 +192,13 @@ func DefaultConfig() Config {
 		RetentionCheckInterval:    5 * time.Minute, // log.retention.check.interval.ms
 		ProducerSnapshotInterval:  time.Minute,
 		ShutdownTimeout:           30 * time.Second,
+
+		ReplicaLagTime:                  replica.DefaultLagTime,
+		ReplicaFetchWait:                500 * time.Millisecond,
+		ReplicaFetchMaxBytes:            1 << 20,
+		ReplicaFetchResponseMaxBytes:    10 << 20,
+		ReplicaFetchBackoff:             time.Second,
+		HighWatermarkCheckpointInterval: 5 * time.Second,
 	}
 }
 
@@ -280,6 +304,18 @@ func (c Config) Validate() error {
 	}
 	if c.ProducerSnapshotInterval <= 0 {
 		return bad("ProducerSnapshotInterval %v <= 0", c.ProducerSnapshotInterval)
+	}
+	if c.ReplicaLagTime <= 0 || c.ReplicaFetchWait <= 0 || c.ReplicaFetchBackoff <= 0 || c.HighWatermarkCheckpointInterval <= 0 {
+		return bad("ReplicaLagTime %v, ReplicaFetchWait %v, ReplicaFetchBackoff %v and HighWatermarkCheckpointInterval %v must be > 0",
+			c.ReplicaLagTime, c.ReplicaFetchWait, c.ReplicaFetchBackoff, c.HighWatermarkCheckpointInterval)
+	}
+	if c.ReplicaFetchWait >= c.ReplicaLagTime {
+		return bad("ReplicaFetchWait %v must be below ReplicaLagTime %v (an idle follower would fall out of the ISR)",
+			c.ReplicaFetchWait, c.ReplicaLagTime)
+	}
+	if c.ReplicaFetchMaxBytes < 1024 || c.ReplicaFetchResponseMaxBytes < c.ReplicaFetchMaxBytes {
+		return bad("need 1024 <= ReplicaFetchMaxBytes (%d) <= ReplicaFetchResponseMaxBytes (%d)",
+			c.ReplicaFetchMaxBytes, c.ReplicaFetchResponseMaxBytes)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("ShutdownTimeout %v <= 0", c.ShutdownTimeout)

@@ -41,6 +41,10 @@ type conn struct {
 
 	readerGone chan struct{} // closed when the reader stops (client gone or shutdown)
 
+	// replica is the broker the internal link authenticated, on a replica-fetch connection; -1 on
+	// client listeners.
+	replica int32
+
 	// Handler-owned scratch, reused across requests.
 	wbuf        []byte // response encoding buffer
 	pieces      []wire.Piece
@@ -58,6 +62,7 @@ func (n *Node) newConn(nc net.Conn, l *listener) *conn {
 		done:   make(chan struct{}),
 
 		readerGone: make(chan struct{}),
+		replica:    -1,
 	}
 	c.budget.avail = n.cfg.MaxInFlightBytes
 	c.tcp, _ = nc.(*net.TCPConn)

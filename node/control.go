@@ -28,4 +28,7 @@ type controlPlane interface {
 	propose(ctx context.Context, cmd meta.Command) (uint64, error)
 	// allocateProducerIDs commits AllocateProducerIDs and returns the block handed out.
 	allocateProducerIDs(ctx context.Context, brokerEpoch int64) (meta.ProducerIDBlock, uint64, error)
+	// alterPartition commits a leader's ISR changes and returns the raft index and the items the
+	// controller refused, with their reasons.
+	alterPartition(ctx context.Context, cmd meta.AlterPartition) (uint64, []meta.PartitionRejection, error)
 }

@@ -68,17 +68,17 @@ func (n *Node) dialControl(ctx context.Context, nodeID int32) (net.Conn, error) 
 	if g.dialer == nil {
 		return nil, fmt.Errorf("%w: node %d is not reachable without an internal listener", ErrNotController, nodeID)
 	}
-	return n.dialPeerControl(ctx, g.dialer, nodeID)
+	return n.dialPeer(ctx, g.dialer, nodeID, link.PurposeControl)
 }
 
-// dialPeerControl opens an authenticated controller link to another node, checking that the node
+// dialPeer opens an authenticated internal link of purpose to another node, checking that the node
 // answering is nodeID.
-func (n *Node) dialPeerControl(ctx context.Context, dialer *link.Dialer, nodeID int32) (net.Conn, error) {
+func (n *Node) dialPeer(ctx context.Context, dialer *link.Dialer, nodeID int32, purpose link.Purpose) (net.Conn, error) {
 	addr, ok := n.peerAddr(uint64(nodeID))
 	if !ok {
 		return nil, fmt.Errorf("%w: no address known for node %d", ErrNotController, nodeID)
 	}
-	conn, peer, err := dialer.Dial(ctx, addr, link.PurposeControl)
+	conn, peer, err := dialer.Dial(ctx, addr, purpose)
 	if err != nil {
 		return nil, err
 	}
@@ -157,4 +157,8 @@ func (r rpcControl) propose(ctx context.Context, cmd meta.Command) (uint64, erro
 
 func (r rpcControl) allocateProducerIDs(ctx context.Context, brokerEpoch int64) (meta.ProducerIDBlock, uint64, error) {
 	return r.g.cli.AllocateProducerIDs(ctx, r.n.cfg.NodeID, brokerEpoch)
+}
+
+func (r rpcControl) alterPartition(ctx context.Context, cmd meta.AlterPartition) (uint64, []meta.PartitionRejection, error) {
+	return r.g.cli.AlterPartition(ctx, cmd)
 }

@@ -56,9 +56,13 @@
 // it), partition directories the image does not assign here are removed once. A data dir with
 // partition directories but no metadata log refuses to start.
 //
-// Replication is not implemented yet: a follower replica holds only what it received while it was
-// leader, and a new leader starts from its own log. The high watermark of a leader is its log end
-// offset, and acks=all with min.insync.replicas > 1 fails with NOT_ENOUGH_REPLICAS.
+// Replication (docs/replication.md): each replica's rules live in a replica.Core (package replica,
+// pure), driven by this package's partition shell (replication.go). A leader's core tracks its
+// followers' fetch offsets and answers acks=all waits when the high watermark passes them; its ISR
+// changes go to the controller as AlterPartition commands (isr.go, batched across partitions). A
+// follower replica is fetched by package follower's fetchers, one per leader broker, over the
+// internal link (purpose 'F'); the leader serves them through the same Fetch handler as clients,
+// with sendfile, reading up to its log end.
 //
 // Admin requests (CreateTopics, DeleteTopics, CreatePartitions, auto-creation, producer id blocks
 // for InitProducerId) are proposed through the controller.Client, which forwards them to the
@@ -132,11 +136,13 @@
 // partition do not share an fsync (segment's group commit only helps callers that append
 // concurrently).
 //
-// Without replication (a later issue) the high watermark is the leader's log end offset after an
-// append returns; acks=1 and acks=all are therefore the same promise, namely the durability policy
-// above. Consumers read below
-// the high watermark; each partition's fetch.Signal is notified after it advances, which wakes
-// long-polling fetches (no polling loops).
+// The high watermark is the minimum log end offset over the ISR (Kafka's rule; under durability
+// always the leader counts only its synced end), checkpointed to <partition dir>/high-watermark-checkpoint
+// every HighWatermarkCheckpointInterval and at close, so a restart never jumps it to the log end.
+// acks=1 answers after the local append (the durability policy above); acks=all answers once the
+// high watermark passes the batch, i.e. once every ISR member has fetched it. Consumers read below
+// the high watermark, followers up to the log end; each partition's fetch.Signal is notified after
+// the log end or the high watermark advances, which wakes long-polling fetches (no polling loops).
 //
 // # Produce
 //
@@ -168,8 +174,8 @@
 //
 // Topic metadata (name, UUID, replica assignment, explicit configs) is the metadata image (see
 // Metadata plane). Topic configs: retention.ms, retention.bytes, segment.bytes,
-// segment.ms, max.message.bytes, min.insync.replicas (> 1 makes acks=all fail with
-// NOT_ENOUGH_REPLICAS on one node), cleanup.policy (delete only), message.timestamp.type (CreateTime
+// segment.ms, max.message.bytes, min.insync.replicas (default 2 for a replication factor of 3 or
+// more, else 1; acks=all is refused while the ISR is smaller), cleanup.policy (delete only), message.timestamp.type (CreateTime
 // only), unclean.leader.election.enable (default false; read by the controller when a partition has
 // no live ISR member) and the Sluice-specific sluice.durability = never | interval | always. Unknown
 // configs are refused with INVALID_CONFIG.

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-io/sluice/internal/producerstate"
+	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -37,6 +38,10 @@ var (
 	ErrNotController       = errors.New("node: no controller reachable")
 	ErrBrokerNotAvailable  = errors.New("node: broker not registered or fenced")
 	ErrIdentityConflict    = errors.New("node: data directory does not match the cluster")
+	// ErrReplicaNotAuthorized: a replica fetch on a client listener, or for another broker than the
+	// internal link authenticated (TOPIC_AUTHORIZATION_FAILED, as Kafka answers a follower fetch
+	// without cluster authorization).
+	ErrReplicaNotAuthorized = errors.New("node: replica fetch not authorized on this connection")
 
 	errInvalidRequest = errors.New("node: invalid request") // INVALID_REQUEST
 )
@@ -75,7 +80,15 @@ func codeFor(err error) int16 {
 		return wire.CodeNotController
 	case errors.Is(err, ErrBrokerNotAvailable):
 		return wire.CodeBrokerNotAvailable
-	case errors.Is(err, ErrNotEnoughReplicas):
+	case errors.Is(err, replica.ErrNotEnoughReplicasAfterAppend):
+		return wire.CodeNotEnoughReplicasAfterAppend
+	case errors.Is(err, ErrReplicaNotAuthorized):
+		return wire.CodeTopicAuthorizationFailed
+	case errors.Is(err, replica.ErrNotLeader), errors.Is(err, replica.ErrNotReplica):
+		return wire.CodeNotLeaderOrFollower
+	case errors.Is(err, replica.ErrOffsetOutOfRange):
+		return wire.CodeOffsetOutOfRange
+	case errors.Is(err, ErrNotEnoughReplicas), errors.Is(err, replica.ErrNotEnoughReplicas):
 		return wire.CodeNotEnoughReplicas
 	case errors.Is(err, ErrTransactional), errors.Is(err, ErrControlBatch), errors.Is(err, ErrMultipleBatches),
 		errors.Is(err, ErrBaseOffsetNonZero), errors.Is(err, ErrNegativeSequence), errors.Is(err, ErrNoRecords):

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-io/sluice/internal/batchtest"
+	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -54,11 +55,13 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := openPartition(t.TempDir(), "gc", 0, tc, slog.New(slog.DiscardHandler))
+	p, err := openPartition(t.TempDir(), "gc", 0, tc, 1, replica.Config{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.role.Store(&role{leader: true}) // lead in epoch 0 (becomeLeader would fsync the epoch file through the gate)
+	// Lead in epoch 0 with an ISR of one (becomeLeader would fsync the epoch file through the gate).
+	p.core.BecomeLeader(time.Now(), replica.Metadata{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}, 0)
+	p.role.Store(&role{leader: true})
 	defer func() {
 		close(g.gate) // let Close sync freely
 		if err := p.close(); err != nil {

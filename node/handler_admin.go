@@ -82,6 +82,7 @@ func (c *conn) handleCreateTopics(m *kmsg.CreateTopicsRequest) kmsg.Response {
 			if s, err = createSpecFor(rt); err == nil {
 				cfg, parts, rf, t, cerr := c.n.createTopic(ctx, s, m.ValidateOnly)
 				if err = cerr; err == nil {
+					cfg.rf = int(rf)
 					tr.NumPartitions, tr.ReplicationFactor = parts, rf
 					tr.Configs = createConfigs(cfg)
 					if t != nil {
@@ -257,6 +258,7 @@ func describeEntry(name, value string, source, typ int8, readOnly bool) kmsg.Des
 // brokerConfigs is the minimal broker resource: the settings a client or operator may want to see.
 func (n *Node) brokerConfigs() [][2]string {
 	def := defaultTopicConfig(n.cfg.Log) // n.cfg was validated by New
+	def.rf = int(n.cfg.defaultRF())
 	return [][2]string{
 		{"auto.create.topics.enable", strconv.FormatBool(n.cfg.AutoCreateTopics)},
 		{"broker.id", strconv.Itoa(int(n.cfg.NodeID))},

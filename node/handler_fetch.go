@@ -13,11 +13,26 @@ import (
 
 // fetchTarget is one requested partition, resolved once per request.
 type fetchTarget struct {
-	p        *partition // nil when err != nil
-	err      error
-	offset   int64
-	maxBytes int32
-	out      *wire.FetchPartition
+	p         *partition // nil when err != nil
+	err       error
+	offset    int64
+	lastEpoch int32 // the follower's LastFetchedEpoch (v12+; -1 otherwise)
+	maxBytes  int32
+	out       *wire.FetchPartition
+}
+
+// fetcherID is who sent a Fetch: a consumer (replica -1) or a follower replica with its broker epoch.
+type fetcherID struct {
+	replica     int32
+	brokerEpoch int64
+}
+
+// replicaOf returns the request's replica id and broker epoch (v15+ ReplicaState, else ReplicaID).
+func replicaOf(version int16, m *kmsg.FetchRequest) fetcherID {
+	if version >= 15 {
+		return fetcherID{replica: m.ReplicaState.ID, brokerEpoch: m.ReplicaState.Epoch}
+	}
+	return fetcherID{replica: m.ReplicaID, brokerEpoch: -1}
 }
 
 // handleFetch answers a Fetch: sessionless (SessionId 0, every requested partition, every time),
@@ -32,12 +47,25 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 		c.countErr(req.Key, resp.ErrorCode)
 		return c.writeFetch(resp, nil, 0)
 	}
+	who := replicaOf(req.Version, m)
 	targets := c.resolveFetch(req, m, resp)
+	if who.replica >= 0 || c.replica >= 0 {
+		// Replica fetches come only over the internal link, from the broker the handshake
+		// authenticated; a client claiming a replica id (or a consumer fetch on the internal link)
+		// is refused, as Kafka refuses a follower fetch without cluster authorization.
+		if c.replica < 0 || who.replica != c.replica {
+			c.lg.Warn("fetch refused: replica id does not match the connection", "replica_id", who.replica,
+				"authenticated_peer", c.replica)
+			for i := range targets {
+				targets[i].err, targets[i].p = ErrReplicaNotAuthorized, nil
+			}
+		}
+	}
 
 	var (
 		views    []*segment.View
 		total    int64
-		anyErr   bool
+		answer   bool
 		deadline = time.Now().Add(time.Duration(max(m.MaxWaitMillis, 0)) * time.Millisecond)
 		w        *fetch.Waiter
 		timer    *time.Timer
@@ -54,8 +82,8 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 				}
 			}
 		}
-		views, total, anyErr = c.readFetch(targets, m.MaxBytes, views[:0])
-		if !canWait || anyErr || total >= int64(m.MinBytes) || !time.Now().Before(deadline) {
+		views, total, answer = c.readFetch(targets, who, m.MaxBytes, views[:0])
+		if !canWait || answer || total >= int64(m.MinBytes) || !time.Now().Before(deadline) {
 			break
 		}
 		releaseViews(views)
@@ -123,7 +151,10 @@ func (c *conn) resolveFetch(req wire.Request, m *kmsg.FetchRequest, resp *wire.F
 		for pi, rp := range rt.Partitions {
 			ft.Partitions[pi] = wire.NewFetchPartition(rp.Partition)
 			tg := fetchTarget{err: terr, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
-				out: &ft.Partitions[pi]}
+				lastEpoch: -1, out: &ft.Partitions[pi]}
+			if req.Version >= 12 {
+				tg.lastEpoch = rp.LastFetchedEpoch
+			}
 			if terr == nil {
 				cur := int32(-1)
 				if req.Version >= 9 {
@@ -142,30 +173,49 @@ func (c *conn) resolveFetch(req wire.Request, m *kmsg.FetchRequest, resp *wire.F
 
 // readFetch fills every target's response entry with the current offsets and the file ranges to
 // send, pinning them as views (appended to views). Limits follow KIP-74: partition and response
-// MaxBytes bound the data, except that the first batch of the response is sent whole.
-func (c *conn) readFetch(targets []fetchTarget, maxBytes int32, views []*segment.View) ([]*segment.View, int64, bool) {
+// MaxBytes bound the data, except that the first batch of the response is sent whole. Consumers read
+// below the high watermark; a follower's fetch is applied to the partition's replication core
+// (its fetch offset is its acknowledgement) and reads up to the log end, or gets a diverging epoch
+// and no records. answer reports a partition that must be answered at once (an error, a divergence).
+func (c *conn) readFetch(targets []fetchTarget, who fetcherID, maxBytes int32, views []*segment.View) ([]*segment.View, int64, bool) {
 	var total int64
-	anyErr := false
+	answer := false
 	remaining := int64(max(maxBytes, 0))
+	now := time.Now()
 	for i := range targets {
 		t := &targets[i]
 		out := t.out
 		*out = wire.NewFetchPartition(out.Partition)
 		if t.err != nil {
 			out.ErrorCode = codeFor(t.err)
-			anyErr = true
+			answer = true
 			continue
 		}
-		hw := t.p.highWatermark()
-		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = hw, hw, t.p.log.LogStartOffset()
+		upper := t.p.highWatermark()
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = upper, upper, t.p.log.LogStartOffset()
+		if who.replica >= 0 {
+			d, err := t.p.followerFetch(now, who.replica, who.brokerEpoch, t.offset, t.lastEpoch)
+			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = d.HighWatermark, d.HighWatermark, d.LogStart
+			if err != nil {
+				out.ErrorCode = codeFor(err)
+				answer = true
+				continue
+			}
+			if d.Diverging != nil {
+				out.DivergingEpoch = &wire.EpochEndOffset{Epoch: d.Diverging.Epoch, EndOffset: d.Diverging.EndOffset}
+				answer = true
+				continue
+			}
+			upper = d.Upper
+		}
 		limit := min(int64(max(t.maxBytes, 0)), remaining)
 		if total > 0 && limit <= 0 {
 			continue
 		}
-		v, err := t.p.log.Read(t.offset, int(limit), hw)
+		v, err := t.p.log.Read(t.offset, int(limit), upper)
 		if err != nil {
 			out.ErrorCode = codeFor(err)
-			anyErr = true
+			answer = true
 			continue
 		}
 		n := v.Len()
@@ -182,7 +232,7 @@ func (c *conn) readFetch(targets []fetchTarget, maxBytes int32, views []*segment
 		total += n
 		remaining -= n
 	}
-	return views, total, anyErr
+	return views, total, answer
 }
 
 func releaseViews(views []*segment.View) {
@@ -229,5 +279,8 @@ func (c *conn) writeFetch(resp *wire.FetchResponse, views []*segment.View, recor
 		return false, "io"
 	}
 	c.n.metrics.fetchPath[path].Add(float64(recordBytes))
+	if c.replica >= 0 {
+		c.n.metrics.replicaBytesOut[path].Add(float64(recordBytes))
+	}
 	return true, ""
 }

@@ -16,6 +16,11 @@ import (
 // dispatch routes a parsed request to its handler and writes the answer. It returns false (and a
 // reason) when the connection must be closed.
 func (c *conn) dispatch(req wire.Request) (bool, string) {
+	if c.replica >= 0 && req.Key != wire.KeyFetch && req.Key != wire.KeyApiVersions {
+		// The internal link's replica connections carry replica fetches only.
+		c.lg.Warn("request refused on a replica-fetch connection", "api", apiName(req.Key), "peer", c.replica)
+		return false, "forbidden"
+	}
 	switch m := req.Msg.(type) {
 	case *kmsg.FetchRequest:
 		return c.handleFetch(req, m)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -9,8 +10,9 @@ import (
 	"github.com/sluice-io/sluice/wire"
 )
 
-// handleProduce appends each partition's batch and builds the response. failed reports whether any
-// partition failed (with acks=0 the caller then closes the connection, as Kafka does).
+// handleProduce appends each partition's batch, then (acks=all) waits for the high watermark to pass
+// every appended batch, and builds the response. failed reports whether any partition failed (with
+// acks=0 the caller then closes the connection, as Kafka does).
 //
 // Checks (KAFKA-WIRE.md §4), in order, per partition:
 //   - request version < 3 -> UNSUPPORTED_VERSION; acks not in {0,1,-1} -> INVALID_REQUIRED_ACKS;
@@ -21,9 +23,17 @@ import (
 //     codec 5-7 -> UNSUPPORTED_COMPRESSION_TYPE;
 //   - baseOffset != 0, control batch, transactional batch (unsupported), idempotent batch with a
 //     negative sequence -> INVALID_RECORD; zstd below Produce v7 -> UNSUPPORTED_COMPRESSION_TYPE;
-//   - acks=-1 with min.insync.replicas > 1 -> NOT_ENOUGH_REPLICAS (a single node is one replica);
+//   - acks=-1 with fewer in-sync replicas than min.insync.replicas -> NOT_ENOUGH_REPLICAS (nothing
+//     is appended);
 //   - producer state: stale epoch -> INVALID_PRODUCER_EPOCH, gap -> OUT_OF_ORDER_SEQUENCE_NUMBER,
-//     duplicate -> success with the original base offset.
+//     duplicate -> success with the original base offset (once it is committed, like the original).
+//
+// acks=all then waits, with the request's timeout, until the HW passes the batch: success, or
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR was smaller than min.insync.replicas by then,
+// REQUEST_TIMED_OUT past the timeout, NOT_LEADER_OR_FOLLOWER when this broker stopped leading.
+// acks=1 answers after the local append (durable under the topic's durability policy) and is
+// refused when the leader lease ran out during the append; an acks=all write that the HW passed is
+// committed (every ISR member has it) and is never refused afterwards.
 func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *kmsg.ProduceResponse, failed bool) {
 	resp = m.ResponseKind().(*kmsg.ProduceResponse)
 	var whole int16 // a code that applies to every partition
@@ -34,6 +44,7 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 		whole = wire.CodeInvalidRequiredAcks
 	}
 	reg := c.n.registry()
+	var waits []ackWait
 	for _, rt := range m.Topics {
 		tr := kmsg.NewProduceResponseTopic()
 		tr.Topic = rt.Topic
@@ -55,49 +66,107 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 			pr.Partition = rp.Partition
 			pr.BaseOffset, pr.LogAppendTime, pr.LogStartOffset = -1, -1, -1
 			var err error
-			code := whole
-			if code == wire.CodeNone {
+			if whole == wire.CodeNone {
 				if terr != nil {
 					err = terr
 				} else if p, perr := c.n.leaderForProduce(t, rp.Partition); perr != nil {
 					err = perr
 				} else {
 					var res appendResult
-					res, err = c.produceOne(p, rp.Records, m.Version, m.Acks)
-					if err == nil && !c.n.leaseValid() {
-						// The lease ran out during the append (a long fsync, a pause): the
-						// controller may have moved the partition, so this write is not
-						// acknowledged. It stays in this replica's log only, like an unanswered
-						// write to any leader that fails.
-						err = fmt.Errorf("%w: %s-%d: the controller lease ran out during the append", ErrNotLeader, t.name, rp.Partition)
-					}
+					res, err = c.produceOne(p, t, rp.Records, m.Version, m.Acks)
 					if err == nil {
 						pr.BaseOffset, pr.LogStartOffset = res.baseOffset, res.logStartOffset
-					}
-				}
-				code = codeFor(err)
-			}
-			if code != wire.CodeNone {
-				failed = true
-				pr.ErrorCode = code
-				c.countErr(req.Key, code)
-				if err != nil {
-					msg := err.Error()
-					pr.ErrorMessage = &msg
-					if code == wire.CodeUnknownServerError {
-						c.lg.Warn("produce", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+						if m.Acks == -1 {
+							id, ch := p.addWait(res.end, t.minInsync(rp.Partition))
+							waits = append(waits, ackWait{topic: len(resp.Topics), part: len(tr.Partitions), p: p, id: id, ch: ch})
+						}
 					}
 				}
 			}
+			c.setProduceError(req, &pr, whole, err)
 			tr.Partitions = append(tr.Partitions, pr)
 		}
 		resp.Topics = append(resp.Topics, tr)
 	}
+	c.awaitAcks(req, resp, m.TimeoutMillis, waits)
+	for _, tr := range resp.Topics {
+		for _, pr := range tr.Partitions {
+			if pr.ErrorCode != wire.CodeNone {
+				failed = true
+			}
+		}
+	}
 	return resp, failed
 }
 
-// produceOne validates and appends one partition's records.
-func (c *conn) produceOne(p *partition, records []byte, version, acks int16) (appendResult, error) {
+// ackWait is an acks=all partition waiting for the high watermark.
+type ackWait struct {
+	topic, part int // index in the response
+	p           *partition
+	id          uint64
+	ch          <-chan error
+}
+
+// awaitAcks waits for every acks=all partition of a request together, bounded by the request's
+// timeout (and the node's shutdown).
+func (c *conn) awaitAcks(req wire.Request, resp *kmsg.ProduceResponse, timeoutMillis int32, waits []ackWait) {
+	if len(waits) == 0 {
+		return
+	}
+	timer := time.NewTimer(time.Duration(max(timeoutMillis, 0)) * time.Millisecond)
+	defer timer.Stop()
+	expired := false
+	for _, w := range waits {
+		pr := &resp.Topics[w.topic].Partitions[w.part]
+		var err error
+		if expired {
+			select {
+			case err = <-w.ch:
+			default:
+				err = ErrRequestTimedOut
+			}
+		} else {
+			select {
+			case err = <-w.ch:
+			case <-timer.C:
+				expired = true
+				err = ErrRequestTimedOut
+			case <-c.n.stopping:
+				expired = true
+				err = fmt.Errorf("%w: shutting down", ErrNotLeader)
+			}
+		}
+		if err != nil {
+			w.p.cancelWait(w.id)
+			pr.BaseOffset, pr.LogStartOffset = -1, -1
+			c.setProduceError(req, pr, wire.CodeNone, err)
+		}
+	}
+}
+
+// setProduceError records whole (if set) or err's code on a partition response.
+func (c *conn) setProduceError(req wire.Request, pr *kmsg.ProduceResponseTopicPartition, whole int16, err error) {
+	code := whole
+	if code == wire.CodeNone {
+		code = codeFor(err)
+	}
+	if code == wire.CodeNone {
+		return
+	}
+	pr.ErrorCode = code
+	c.countErr(req.Key, code)
+	if err != nil {
+		msg := err.Error()
+		pr.ErrorMessage = &msg
+		if code == wire.CodeUnknownServerError {
+			c.lg.Warn("produce", "partition", pr.Partition, "err", err)
+		}
+	}
+}
+
+// produceOne validates and appends one partition's records. For acks=1 and acks=0 it also checks
+// that the leader lease did not run out during the append.
+func (c *conn) produceOne(p *partition, t *topic, records []byte, version, acks int16) (appendResult, error) {
 	if len(records) == 0 {
 		return appendResult{}, ErrNoRecords
 	}
@@ -124,12 +193,29 @@ func (c *conn) produceOne(p *partition, records []byte, version, acks int16) (ap
 		return appendResult{}, fmt.Errorf("%w: produce v%d", ErrCompressionVersion, version)
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
 		return appendResult{}, fmt.Errorf("%w: producer %d sequence %d", ErrNegativeSequence, h.ProducerID, h.BaseSequence)
-	case acks == -1 && p.cfg.minInsync > 1:
-		return appendResult{}, fmt.Errorf("%w: min.insync.replicas=%d, in-sync replicas 1", ErrNotEnoughReplicas, p.cfg.minInsync)
+	}
+	if acks == -1 {
+		if err := p.checkMinISR(t.minInsync(p.index)); err != nil {
+			return appendResult{}, err
+		}
 	}
 	res, err := p.append(checked)
 	if err != nil {
 		return res, err
+	}
+	if acks != -1 {
+		if res.duplicate {
+			// The original may still wait for its fdatasync; answer the retry like it.
+			if err := p.waitDurable(res.end, c.n.cfg.WriteTimeout); err != nil {
+				return appendResult{}, err
+			}
+		}
+		if !c.n.leaseValid() {
+			// The lease ran out during the append (a long fsync, a pause): the controller may have
+			// moved the partition, so this write is not acknowledged. It stays in this replica's
+			// log only, like an unanswered write to any leader that fails.
+			return appendResult{}, fmt.Errorf("%w: %s-%d: the controller lease ran out during the append", ErrNotLeader, p.topic, p.index)
+		}
 	}
 	if !res.duplicate {
 		m := c.n.metrics

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/sluice-io/sluice/raftlog/meta"
 )
@@ -27,6 +28,31 @@ type ClusterStatus struct {
 	Offline          []ClusterPartitionRef `json:"offline_partitions"`
 	UnderReplicated  []ClusterPartitionRef `json:"under_replicated_partitions"`
 	LeadersPerBroker map[int32]int         `json:"leaders_per_broker"`
+	// Led lists the partitions this node leads, with each follower's progress as this leader sees it.
+	Led []LedPartition `json:"led_partitions"`
+}
+
+// LedPartition is a partition this node leads, in ClusterStatus.
+type LedPartition struct {
+	Topic         string           `json:"topic"`
+	Partition     int32            `json:"partition"`
+	LeaderEpoch   int32            `json:"leader_epoch"`
+	LogEndOffset  int64            `json:"log_end_offset"`
+	HighWatermark int64            `json:"high_watermark"`
+	ISR           []int32          `json:"isr"`
+	Followers     []FollowerStatus `json:"followers"`
+}
+
+// FollowerStatus is one follower of a LedPartition.
+type FollowerStatus struct {
+	Replica int32 `json:"replica"`
+	// LogEndOffset is the follower's fetch offset; -1 until it has fetched in this leader epoch.
+	LogEndOffset int64 `json:"log_end_offset"`
+	InISR        bool  `json:"in_isr"`
+	LagOffsets   int64 `json:"lag_offsets"`
+	// LagMillis is how long ago the follower was last caught up (0: caught up now; -1: never in
+	// this leader epoch).
+	LagMillis int64 `json:"lag_ms"`
 }
 
 // ClusterBroker is one registration in ClusterStatus.
@@ -55,7 +81,7 @@ func (n *Node) ClusterStatus() ClusterStatus {
 	img := reg.image()
 	st := ClusterStatus{ClusterID: img.ClusterID(), NodeID: n.cfg.NodeID, ControllerID: -1, ImageIndex: img.Index(),
 		Voters: []int32{}, Learners: []int32{}, Brokers: []ClusterBroker{}, Offline: []ClusterPartitionRef{},
-		UnderReplicated: []ClusterPartitionRef{}, LeadersPerBroker: map[int32]int{}}
+		UnderReplicated: []ClusterPartitionRef{}, LeadersPerBroker: map[int32]int{}, Led: []LedPartition{}}
 	if n.raft != nil {
 		if l := n.raft.LeaderID(); l != 0 {
 			st.ControllerID = int32(l)
@@ -104,7 +130,41 @@ func (n *Node) ClusterStatus() ClusterStatus {
 	for i := range st.Brokers {
 		st.Brokers[i].Leaders = st.LeadersPerBroker[st.Brokers[i].ID]
 	}
+	st.Led = n.replicationStatus()
 	return st
+}
+
+// replicationStatus reports the partitions this node leads and their followers' progress, ordered by
+// topic and partition.
+func (n *Node) replicationStatus() []LedPartition {
+	out := []LedPartition{}
+	now := time.Now()
+	for _, t := range n.registry().view.Load().byName {
+		for i, p := range t.parts {
+			if p == nil {
+				continue
+			}
+			r := p.currentRole()
+			if !r.leader {
+				continue
+			}
+			lp := LedPartition{Topic: t.name, Partition: int32(i), LeaderEpoch: r.epoch, LogEndOffset: p.log.LogEndOffset(),
+				HighWatermark: p.highWatermark(), ISR: t.state[i].ISR, Followers: []FollowerStatus{}}
+			for _, f := range p.followers(now) {
+				ms := f.LagTime.Milliseconds()
+				if f.LagTime < 0 {
+					ms = -1
+				}
+				lp.Followers = append(lp.Followers, FollowerStatus{Replica: f.Replica, LogEndOffset: f.LogEndOffset,
+					InISR: f.InISR, LagOffsets: f.LagOffsets, LagMillis: ms})
+			}
+			out = append(out, lp)
+		}
+	}
+	slices.SortFunc(out, func(a, b LedPartition) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out
 }
 
 func (n *Node) serveClusterStatus(w http.ResponseWriter, _ *http.Request) {

@@ -38,6 +38,7 @@ type metrics struct {
 	panics          prometheus.Counter
 
 	cluster clusterMetrics
+	replicationMetrics
 }
 
 func newMetrics(n *Node) *metrics {
@@ -101,6 +102,7 @@ func newMetrics(n *Node) *metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	m.cluster = newClusterMetrics(n, reg)
+	m.replicationMetrics = newReplicationMetrics(n, reg)
 	// Pre-create the fetch paths so all three series exist from the start.
 	m.fetchPath = map[string]prometheus.Counter{}
 	for _, p := range []string{pathSendfile, pathCopy, pathTLS} {

@@ -430,7 +430,8 @@ func (n *Node) maintenance() {
 			return
 		case <-ret.C:
 			for _, p := range n.registry().partitions() {
-				if deleted, err := p.log.EnforceRetention(); err != nil {
+				// Only what every ISR member has (below the high watermark) may be deleted.
+				if deleted, err := p.log.EnforceRetentionBelow(p.highWatermark()); err != nil {
 					p.lg.Warn("retention", "err", err)
 				} else if deleted > 0 {
 					p.lg.Info("retention deleted segments", "segments", deleted, "log_start_offset", p.log.LogStartOffset())

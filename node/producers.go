@@ -15,18 +15,31 @@ import (
 // (segment.Log.ScanHeaders), so the state survives clean and unclean restarts; only the replay
 // length differs.
 
-// loadProducers rebuilds the producer state: newest usable snapshot, then replay of the log tail.
+// loadProducers opens the partition's snapshot store and rebuilds the producer state.
 func (p *partition) loadProducers() (*producerstate.State, error) {
 	store, err := producerstate.OpenStore(p.log.Dir(), producerstate.StoreConfig{Keep: 2, Logger: p.lg})
 	if err != nil {
 		return nil, err
 	}
 	p.snaps = store
+	return p.rebuildProducers()
+}
+
+// rebuildProducers rebuilds the producer state from the newest usable snapshot plus a replay of the
+// log after it (at open, and after a follower's truncation, so that the state matches the log
+// exactly).
+func (p *partition) rebuildProducers() (*producerstate.State, error) {
+	store := p.snaps
 	leo, start := p.log.LogEndOffset(), p.log.LogStartOffset()
-	// Snapshots above the log end offset describe batches recovery truncated away.
+	// Snapshots above the log end offset describe batches recovery or truncation removed.
 	if err := store.DeleteAbove(leo); err != nil {
 		return nil, err
 	}
+	p.snapMu.Lock()
+	if p.lastSnapshot > leo {
+		p.lastSnapshot = -1
+	}
+	p.snapMu.Unlock()
 	st, off, found, err := store.Load(leo)
 	if err != nil {
 		return nil, err

@@ -35,15 +35,31 @@ var topicConfigKeys = []string{
 // topicConfig is a topic's effective settings: the node defaults overridden by the topic's explicit
 // configs (kept verbatim in set, which is what the topic's CreateTopic command carries).
 type topicConfig struct {
-	set       map[string]string
-	log       segment.Config
+	set map[string]string
+	log segment.Config
+	// minInsync is the explicit min.insync.replicas; 0 = the default for the replication factor.
 	minInsync int
+	// rf is the topic's replication factor (0 = not known yet), for the min.insync default.
+	rf int
+}
+
+// effectiveMinInsync is min.insync.replicas: the topic's setting, else 2 for a replication factor
+// of 3 or more and 1 below that (Kafka's static default is 1; Sluice's default never exceeds the
+// replication factor and keeps acks=all meaningful for RF=3).
+func (tc topicConfig) effectiveMinInsync() int {
+	switch {
+	case tc.minInsync > 0:
+		return tc.minInsync
+	case tc.rf >= 3:
+		return 2
+	}
+	return 1
 }
 
 // defaultTopicConfig is the config of a topic that sets nothing: base (the node's default log
 // config, already validated) and the default min.insync.replicas.
 func defaultTopicConfig(base segment.Config) topicConfig {
-	return topicConfig{set: map[string]string{}, log: base, minInsync: 1}
+	return topicConfig{set: map[string]string{}, log: base}
 }
 
 // parseTopicConfig validates explicit topic configs against base (the node's default log config).
@@ -158,7 +174,7 @@ func (tc topicConfig) value(k string) string {
 	case cfgMaxMessageBytes:
 		return strconv.Itoa(tc.log.MaxBatchBytes)
 	case cfgMinInsyncReplicas:
-		return strconv.Itoa(tc.minInsync)
+		return strconv.Itoa(tc.effectiveMinInsync())
 	case cfgDurability:
 		return tc.log.Durability.String()
 	case cfgTimestampType:

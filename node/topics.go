@@ -11,9 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/sluice-io/sluice/follower"
 	"github.com/sluice-io/sluice/internal/fsutil"
 	"github.com/sluice-io/sluice/raftlog/meta"
+	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 )
 
@@ -38,6 +41,9 @@ func (t *topic) partition(i int32) *partition {
 	}
 	return t.parts[i]
 }
+
+// minInsync is min.insync.replicas for partition i.
+func (t *topic) minInsync(i int32) int { return t.cfg.effectiveMinInsync() }
 
 // numPartitions is the topic's partition count in the image.
 func (t *topic) numPartitions() int32 { return int32(len(t.state)) }
@@ -79,6 +85,11 @@ type registry struct {
 	base    segment.Config
 	nodeID  int32
 	lg      *slog.Logger
+	// Replication: the core's settings, where ISR changes go and the replica fetchers (nil on a
+	// node without an internal listener: nothing to fetch from).
+	repl     replica.Config
+	isr      isrProposer
+	fetchers *follower.Manager
 
 	view atomic.Pointer[registryView]
 
@@ -176,6 +187,9 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 			r.lg.Warn("topic config from metadata refused; using defaults", "topic", t.Name, "err", err)
 			cfg = defaultTopicConfig(r.base)
 		}
+		if len(t.Partitions) > 0 {
+			cfg.rf = len(t.Partitions[0].Replicas)
+		}
 		cfgs[t.ID] = cfg
 		for i, ps := range t.Partitions {
 			if slices.Contains(ps.Replicas, r.nodeID) {
@@ -189,6 +203,9 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 			continue
 		}
 		delete(r.local, k)
+		if r.fetchers != nil {
+			r.fetchers.Remove(follower.Key{TopicID: k.id, Partition: k.idx})
+		}
 		if err := p.delete(); err != nil {
 			errs = append(errs, err)
 		}
@@ -210,18 +227,8 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 			r.local[k] = p
 		}
 		lead := w.state.Leader == r.nodeID && !fenced
-		cur := p.currentRole()
-		switch {
-		case lead && (!cur.leader || cur.epoch != w.state.LeaderEpoch):
-			if err := p.becomeLeader(w.state.LeaderEpoch); err != nil {
-				errs = append(errs, fmt.Errorf("become leader of %s-%d: %w", w.topic, k.idx, err))
-				p.becomeFollower(w.state.LeaderEpoch)
-				continue
-			}
-			p.lg.Info("became leader", "leader_epoch", w.state.LeaderEpoch, "log_end_offset", p.log.LogEndOffset())
-		case !lead && (cur.leader || cur.epoch != w.state.LeaderEpoch):
-			p.becomeFollower(w.state.LeaderEpoch)
-			p.lg.Info("became follower", "leader", w.state.Leader, "leader_epoch", w.state.LeaderEpoch)
+		if err := r.reconcileRole(p, k, w, lead); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	v := &registryView{img: img, byName: map[string]*topic{}, byID: map[topicID]*topic{}}
@@ -262,7 +269,49 @@ func (r *registry) openReplica(k partKey, w wanted) (*partition, error) {
 			return nil, fmt.Errorf("open %s: %w", dir, err)
 		}
 	}
-	return openPartition(dir, w.topic, k.idx, w.cfg, r.lg)
+	p, err := openPartition(dir, w.topic, k.idx, w.cfg, r.nodeID, r.repl, r.lg)
+	if err != nil {
+		return nil, err
+	}
+	p.id, p.isr = k.id, r.isr
+	return p, nil
+}
+
+// reconcileRole gives a replica the role the image assigns: leader (a new leader epoch), an ISR
+// update in the same epoch, or follower of the image's leader (fetching from it unless it has none).
+func (r *registry) reconcileRole(p *partition, k partKey, w wanted, lead bool) error {
+	cur := p.currentRole()
+	ps := w.state
+	fk := follower.Key{TopicID: k.id, Partition: k.idx}
+	switch {
+	case lead && (!cur.leader || cur.epoch != ps.LeaderEpoch):
+		if r.fetchers != nil {
+			r.fetchers.Remove(fk)
+		}
+		if err := p.becomeLeader(time.Now(), ps); err != nil {
+			p.becomeFollower(ps)
+			return fmt.Errorf("become leader of %s-%d: %w", w.topic, k.idx, err)
+		}
+		p.lg.Info("became leader", "leader_epoch", ps.LeaderEpoch, "log_end_offset", p.log.LogEndOffset(),
+			"high_watermark", p.highWatermark(), "isr", ps.ISR)
+	case lead && cur.partitionEpoch != ps.PartitionEpoch:
+		p.updateISR(ps)
+		p.lg.Info("isr changed", "isr", ps.ISR, "partition_epoch", ps.PartitionEpoch)
+	case !lead && (cur.leader || cur.epoch != ps.LeaderEpoch):
+		p.becomeFollower(ps)
+		p.lg.Info("became follower", "leader", ps.Leader, "leader_epoch", ps.LeaderEpoch)
+		if r.fetchers == nil {
+			return nil
+		}
+		if ps.Leader == meta.NoLeader || ps.Leader == r.nodeID {
+			r.fetchers.Remove(fk)
+		} else {
+			r.fetchers.Set(fk, follower.Assignment{Topic: w.topic, Leader: ps.Leader, LeaderEpoch: ps.LeaderEpoch, Replica: p})
+		}
+	case !lead && cur.partitionEpoch != ps.PartitionEpoch:
+		p.updateISR(ps)
+	}
+	return nil
 }
 
 // removeOrphans deletes <topic>-<n> directories that want does not list.

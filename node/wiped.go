@@ -32,7 +32,7 @@ func (n *Node) checkNotWiped(ctx context.Context) error {
 		if id == n.cfg.NodeID {
 			return nil, fmt.Errorf("node: a peer names this node (%d) as controller", id)
 		}
-		return n.dialPeerControl(ctx, dialer, id)
+		return n.dialPeer(ctx, dialer, id, link.PurposeControl)
 	}
 	cli := controller.NewClient(dial, n.gossipHint, controller.ClientConfig{Logger: n.lg,
 		RetryBackoffMin: n.cfg.RaftTickInterval, RetryBackoffMax: 4 * n.cfg.RaftTickInterval})

@@ -153,51 +153,6 @@ func (l *Log) appendStamped(batches []byte, hdrs []Header, leaderEpoch int32) (A
 	return l.writeAppend(batches, hdrs)
 }
 
-// AppendReplica is the follower's append: the leader's bytes verbatim. The
-// first batch's base offset must equal the log end offset and batches must
-// be contiguous (ErrNonMonotonic otherwise). Leader epochs found in the
-// batches extend the epoch cache.
-func (l *Log) AppendReplica(batches []byte) (AppendInfo, error) {
-	hdrs, err := ValidateBatches(batches, 0)
-	if err != nil {
-		return AppendInfo{}, err
-	}
-	l.mu.Lock()
-	if err := l.writableLocked(); err != nil {
-		l.mu.Unlock()
-		return AppendInfo{}, err
-	}
-	expect := l.leo.Load()
-	latest, haveEpoch := l.epochs.latest()
-	for i, h := range hdrs {
-		if h.BaseOffset != expect {
-			l.mu.Unlock()
-			return AppendInfo{}, fmt.Errorf("%w: batch %d at offset %d, expected %d", ErrNonMonotonic, i, h.BaseOffset, expect)
-		}
-		if haveEpoch && h.PartitionLeaderEpoch < latest {
-			l.mu.Unlock()
-			return AppendInfo{}, fmt.Errorf("%w: batch %d has leader epoch %d below %d", ErrNonMonotonic, i, h.PartitionLeaderEpoch, latest)
-		}
-		if h.PartitionLeaderEpoch > latest || !haveEpoch {
-			latest, haveEpoch = h.PartitionLeaderEpoch, true
-		}
-		expect = h.NextOffset()
-	}
-	changed := false
-	for _, h := range hdrs {
-		if h.PartitionLeaderEpoch >= 0 && l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
-			changed = true
-		}
-	}
-	if changed {
-		if err := l.persistEpochs(); err != nil {
-			l.mu.Unlock()
-			return AppendInfo{}, fmt.Errorf("segment: persist leader epochs: %w", err)
-		}
-	}
-	return l.finishAppend(batches, hdrs)
-}
-
 // AssignEpoch records that leader epoch epoch starts at startOffset (a new
 // leader calls it with its LEO before accepting writes) and persists the
 // cache. Entries with a higher or equal epoch or start offset are dropped.
@@ -234,16 +189,6 @@ func (l *Log) failLocked(err error) error {
 		l.log.Error("log failed; writes refused until reopen", "err", err)
 	}
 	return l.failErr
-}
-
-// finishAppend writes validated, offset-checked batches and waits for
-// durability. Called with l.mu held; releases it.
-func (l *Log) finishAppend(batches []byte, hdrs []Header) (AppendInfo, error) {
-	info, seq, err := l.writeAppend(batches, hdrs)
-	if err != nil {
-		return info, err
-	}
-	return info, Pending{l: l, seq: seq}.Wait()
 }
 
 // writeAppend writes validated, offset-checked batches and returns the write

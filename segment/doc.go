@@ -16,9 +16,24 @@
 //	leader-epoch-checkpoint            "0\n<n>\n<epoch> <startOffset>\n..."
 //	recovery-point-offset-checkpoint   "0\n<offset>\n": everything below is synced
 //	log-start-offset-checkpoint        "0\n<offset>\n"
+//	high-watermark-checkpoint          "0\n<offset>\n": last high watermark the broker checkpointed
 //
 // Checkpoints are replaced atomically (write *.tmp, fsync, rename, fsync
 // the directory). Files ending in .tmp or .deleted are removed by Open.
+//
+// The log start offset need not be a segment or batch boundary: a follower
+// follows the leader's (AdvanceLogStart). Read and ScanHeaders then start
+// at the batch holding it, reads below it give ErrOffsetOutOfRange, and
+// OffsetForTimestamp answers only with offsets at or above it. Segments
+// that lie wholly below it are deleted (AdvanceLogStart, and retention for
+// any a crash left behind).
+//
+// The high-watermark checkpoint is written only by CheckpointHighWatermark
+// (skipped when unchanged) and by truncations that cut below it (TruncateTo
+// lowers it to the new log end, TruncateFullyAndStartAt sets it to the new
+// start). HighWatermarkCheckpoint returns it clamped to [log start, log
+// end], so a tail lost at a crash never leaves it above the log end; a
+// missing or malformed file reads as the log start.
 //
 // # RecordBatch v2 header (big-endian)
 //
@@ -40,7 +55,8 @@
 // Append validates length, size limit, magic, CRC, codec, count and
 // lastOffsetDelta, then writes baseOffset and partitionLeaderEpoch into the
 // caller's buffer. Both sit outside the CRC, so nothing is recomputed.
-// AppendReplica stores the leader's bytes verbatim.
+// AppendReplica (and AppendReplicaPending) stores the leader's bytes
+// verbatim.
 //
 // # Index files
 //
@@ -71,10 +87,14 @@
 //
 // # Goroutines and locking
 //
-// A Log has one writer at a time: Append, AppendReplica, AssignEpoch,
-// TruncateTo, TruncateFullyAndStartAt, EnforceRetention and Flush serialise
-// on an internal mutex. Readers (Read, ScanHeaders, OffsetForTimestamp and
-// the accessors) never take it. They load:
+// A Log has one writer at a time: Append, AppendPending,
+// AppendCheckedPending, AppendReplica, AppendReplicaPending, AssignEpoch,
+// TruncateTo, TruncateFullyAndStartAt, EnforceRetention,
+// EnforceRetentionBelow, AdvanceLogStart, CheckpointHighWatermark and
+// Flush serialise on an internal mutex (the *Pending appends release it
+// before returning; Pending.Wait never holds it). Readers (Read,
+// ScanHeaders, OffsetForTimestamp and the accessors, HighWatermarkCheckpoint
+// among them) never take it. They load:
 //
 //   - the log end offset (atomic), then
 //   - an immutable, base-ordered list of segments (atomic pointer), then
@@ -103,9 +123,10 @@
 // short file. Release the View when the bytes are sent; Release is
 // idempotent.
 //
-// Retention and full truncation retire whole segments: publish a list
-// without them, rename their files to *.deleted (so a restart ignores
-// them), set the dead bit. The last Release (or the retirement itself when
+// Retention, AdvanceLogStart and full truncation retire whole segments:
+// store the new log start (when it moves), publish a list without them,
+// rename their files to *.deleted (so a restart ignores them), set the
+// dead bit. The last Release (or the retirement itself when
 // nothing is pinned) closes the descriptor and removes the files. Retention
 // never waits for readers.
 //
@@ -129,7 +150,11 @@
 // provide durability). DurabilityInterval fdatasyncs dirty segments every
 // FlushInterval. DurabilityAlways returns from Append only after an
 // fdatasync that covers it; concurrent appenders share fdatasyncs (group
-// commit, see groupcommit.go). A failed write is cut back and leaves the
+// commit, see groupcommit.go). AppendPending and AppendReplicaPending
+// return once the batches are written and visible to readers bounded by
+// the log end; their Pending.Wait is that fdatasync, so a follower appending
+// one fetch response to many partitions waits on all of them together and
+// their fdatasyncs run concurrently. A failed write is cut back and leaves the
 // log unchanged; a failed fdatasync fails the log (ErrFailed) until it is
 // reopened, since the page cache state is then unknown. docs/storage.md
 // states what each policy promises after a power loss.

@@ -14,6 +14,7 @@ const (
 	epochCheckpointFile    = "leader-epoch-checkpoint"
 	recoveryCheckpointFile = "recovery-point-offset-checkpoint"
 	logStartCheckpointFile = "log-start-offset-checkpoint"
+	hwCheckpointFile       = "high-watermark-checkpoint"
 	checkpointVersion      = 0
 	maxCheckpointBytes     = 1 << 20
 	maxEpochEntries        = 1 << 16

@@ -46,6 +46,7 @@ type Log struct {
 
 	epochs epochCache
 	rp     atomic.Int64 // recovery point: everything below is synced
+	hw     atomic.Int64 // last checkpointed high watermark (unclamped)
 	bufs   sync.Pool    // *[]byte header-read buffers for readers
 
 	mu        sync.Mutex // writer lock
@@ -56,6 +57,7 @@ type Log struct {
 	sealed    []*segment // rolled segments whose index files are unsynced
 	failErr   error      // sticky write failure
 	truncGen  int64      // bumped by every truncation
+	hwWritten int64      // value in the high-watermark file; -1 when none
 	closed    bool
 	closedFlg atomic.Bool
 
@@ -255,6 +257,9 @@ func (l *Log) load() (err error) {
 	start = min(start, l.leo.Load())
 	l.ls.Store(start)
 	l.segs.Store(&segList{segs: segs})
+	if err := l.loadHighWatermark(); err != nil {
+		return err
+	}
 
 	if !epochsOK {
 		l.epochs.clear()

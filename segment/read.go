@@ -236,22 +236,26 @@ func (l *Log) ScanHeaders(from int64, fn func(h Header) error) error {
 // When the batch cannot be walked (LogAppendTime, where every record
 // carries the max timestamp; an unknown codec; bytes that do not decode;
 // more than 64 MiB of records) it answers with the batch's base offset and
-// max timestamp. ok is false when no batch qualifies.
+// max timestamp. Records below the log start are never an answer (Kafka's
+// startingOffset): batches wholly below it are skipped and one holding it
+// answers with an offset at or above it. ok is false when no batch
+// qualifies.
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bool) {
 	bp := l.bufs.Get().(*[]byte)
 	defer l.bufs.Put(bp)
 	for attempt := 0; attempt < 8; attempt++ {
 		list := l.segs.Load()
+		start := l.ls.Load()
 		retry := false
 		for _, s := range list.segs {
-			if s.maxT.Load().ts < ts {
+			if s.maxT.Load().ts < ts || s.next.Load() <= start {
 				continue
 			}
 			if !s.acquire() {
 				retry = true
 				break
 			}
-			off, t, found := scanForTimestamp(s, ts, *bp)
+			off, t, found := scanForTimestamp(s, ts, start, *bp)
 			s.release()
 			if found {
 				return off, t, true
@@ -264,12 +268,18 @@ func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bo
 	return -1, -1, false
 }
 
-func scanForTimestamp(s *segment, ts int64, buf []byte) (int64, int64, bool) {
+// scanForTimestamp finds, in s, the first batch ending at or above start
+// whose max timestamp is >= ts, and the record in it.
+func scanForTimestamp(s *segment, ts, start int64, buf []byte) (int64, int64, bool) {
 	tidx := s.tidx.load()
+	idx := s.idx.load()
 	j := sort.Search(len(tidx), func(k int) bool { return tidx[k].ts >= ts })
 	var pos int64
 	if j > 0 {
-		pos = floorIndex(s.idx.load(), s.base, tidx[j-1].offset).pos
+		pos = floorIndex(idx, s.base, tidx[j-1].offset).pos
+	}
+	if start > s.base {
+		pos = max(pos, floorIndex(idx, s.base, start).pos)
 	}
 	limit := s.size.Load()
 	r := headerReader{f: s.f, buf: buf}
@@ -278,8 +288,8 @@ func scanForTimestamp(s *segment, ts int64, buf []byte) (int64, int64, bool) {
 		if err != nil {
 			return 0, 0, false
 		}
-		if h.MaxTimestamp >= ts {
-			off, t := recordInBatch(s.f, pos, h, ts)
+		if h.MaxTimestamp >= ts && h.LastOffset() >= start {
+			off, t := recordInBatch(s.f, pos, h, ts, start)
 			return off, t, true
 		}
 		pos += int64(h.Size())

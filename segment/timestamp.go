@@ -79,6 +79,12 @@ func (b *boundedSource) skip(n int64) error {
 // timestampDelta varlong, offsetDelta varint, then key, value and headers,
 // which the walk skips by the length.
 func firstRecordAtOrAfter(src recordSource, budget int64, baseOffset, baseTimestamp int64, lastOffsetDelta int32, ts int64) (offset, timestamp int64, ok bool) {
+	return firstRecordFrom(src, budget, baseOffset, baseTimestamp, lastOffsetDelta, ts, baseOffset)
+}
+
+// firstRecordFrom is firstRecordAtOrAfter counting only records at or
+// above minOffset (the log start, which may lie inside the batch).
+func firstRecordFrom(src recordSource, budget int64, baseOffset, baseTimestamp int64, lastOffsetDelta int32, ts, minOffset int64) (offset, timestamp int64, ok bool) {
 	if lastOffsetDelta < 0 {
 		return 0, 0, false
 	}
@@ -108,7 +114,7 @@ func firstRecordAtOrAfter(src recordSource, budget int64, baseOffset, baseTimest
 		if !ok {
 			return 0, 0, false
 		}
-		if rts >= ts {
+		if rts >= ts && baseOffset+offDelta >= minOffset {
 			return baseOffset + offDelta, rts, true
 		}
 		if err := b.skip(length - used); err != nil {
@@ -129,27 +135,30 @@ func addTimestamp(base, delta int64) (int64, bool) {
 }
 
 // recordInBatch answers OffsetForTimestamp inside the batch h at pos in f,
-// whose max timestamp is >= ts: the first record (in offset order) whose
-// timestamp is >= ts. LogAppendTime batches, unknown codecs, bytes that do
-// not decode and batches above the scan limit give the batch base offset
-// and max timestamp.
-func recordInBatch(f io.ReaderAt, pos int64, h Header, ts int64) (int64, int64) {
+// whose max timestamp is >= ts and whose last offset is >= minOffset (the
+// log start): the first record (in offset order) at or above minOffset
+// whose timestamp is >= ts. LogAppendTime batches, unknown codecs, bytes
+// that do not decode, batches above the scan limit, and a batch holding
+// the log start whose qualifying records all lie below it give the batch
+// base offset (raised to minOffset) and max timestamp.
+func recordInBatch(f io.ReaderAt, pos int64, h Header, ts, minOffset int64) (int64, int64) {
+	fallback := max(h.BaseOffset, minOffset)
 	if h.LogAppendTime() {
-		return h.BaseOffset, h.MaxTimestamp
+		return fallback, h.MaxTimestamp
 	}
 	n := int64(h.Size()) - HeaderSize
 	if n <= 0 {
-		return h.BaseOffset, h.MaxTimestamp
+		return fallback, h.MaxTimestamp
 	}
 	section := io.NewSectionReader(f, pos+HeaderSize, n)
 	src, budget, closeFn, err := openRecords(h.Codec(), section, n)
 	if err != nil {
-		return h.BaseOffset, h.MaxTimestamp
+		return fallback, h.MaxTimestamp
 	}
 	defer closeFn()
-	off, t, ok := firstRecordAtOrAfter(src, budget, h.BaseOffset, h.BaseTimestamp, h.LastOffsetDelta, ts)
+	off, t, ok := firstRecordFrom(src, budget, h.BaseOffset, h.BaseTimestamp, h.LastOffsetDelta, ts, minOffset)
 	if !ok {
-		return h.BaseOffset, h.MaxTimestamp
+		return fallback, h.MaxTimestamp
 	}
 	return off, t
 }

@@ -14,15 +14,27 @@ import (
 // segment that is cut waits, under the writer lock, for the views pinned on
 // it before its file is truncated. The truncation, the epoch cache and the
 // recovery point are made durable before it returns.
-// An offset at or above the log end is a no-op; one below the log start
-// truncates fully and restarts the log at offset.
+// An offset at or above the log end leaves the batches alone but still
+// drops epoch entries that start at or after the log end (Kafka's
+// truncateFromEnd(logEndOffset)): a broker that became leader, assigned
+// its epoch at its log end and wrote nothing before another leader was
+// elected would otherwise refuse that leader's lower-epoch batches. An
+// offset below the log start truncates fully and restarts the log at
+// offset. When the cut lands below a log start that lies inside the cut
+// batch, the log start drops to the new log end. The checkpointed high
+// watermark is lowered to the new log end when above it.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
-	if offset >= l.leo.Load() {
+	if leo := l.leo.Load(); offset >= leo {
+		if l.epochs.truncateFromEnd(leo) {
+			if err := l.persistEpochs(); err != nil {
+				return l.failLocked(fmt.Errorf("persist leader epochs: %w", err))
+			}
+		}
 		return nil
 	}
 	if offset < l.ls.Load() {
@@ -97,6 +109,17 @@ func (l *Log) truncateLocked(offset int64) error {
 		if err := l.persistEpochs(); err != nil {
 			return err
 		}
+	}
+	if newLEO < l.ls.Load() {
+		// The log start was inside the removed batch: nothing below the
+		// new end stays readable, as after Kafka's min(target, logStart).
+		if err := l.writeLogStart(newLEO); err != nil {
+			return err
+		}
+		l.ls.Store(newLEO)
+	}
+	if err := l.lowerHighWatermarkLocked(newLEO); err != nil {
+		return err
 	}
 	l.log.Info("log truncated", "offset", newLEO, "segment", cut.path)
 	return nil
@@ -182,7 +205,8 @@ func (l *Log) renameRetired(s *segment) {
 }
 
 // TruncateFullyAndStartAt deletes every segment and restarts the log empty
-// at offset: log start = log end = offset, empty epoch cache.
+// at offset: log start = log end = checkpointed high watermark = offset,
+// empty epoch cache.
 func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -226,6 +250,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 		func() error { return l.writeLogStart(offset) },
 		func() error { return l.writeRecoveryPoint(offset) },
 		func() error { l.epochs.clear(); return l.persistEpochs() },
+		func() error { l.hw.Store(offset); return l.writeHighWatermarkLocked(offset) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -246,9 +271,12 @@ func (l *Log) EnforceRetention() (int, error) {
 // EnforceRetentionBelow deletes, oldest first, whole non-active segments
 // that lie entirely below limit (the broker passes its high watermark) and
 // are over the size budget or older than RetentionAge (by their newest
-// batch timestamp, or their file time when they have none). The log start
-// offset advances to the first remaining segment. Deleted files vanish when
-// their last view is released; this call does not wait.
+// batch timestamp, or their file time when they have none), or that lie
+// wholly below the log start (left by a crash between AdvanceLogStart's
+// checkpoint and its deletions). The log start offset advances to the
+// first remaining segment, or stays where it is when it is already inside
+// it. Deleted files vanish when their last view is released; this call
+// does not wait.
 func (l *Log) EnforceRetentionBelow(limit int64) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -261,6 +289,7 @@ func (l *Log) EnforceRetentionBelow(limit int64) (int, error) {
 		total += s.size.Load()
 	}
 	now := l.now()
+	start := l.ls.Load()
 	n := 0
 	for ; n < len(list.segs)-1; n++ {
 		s := list.segs[n]
@@ -276,7 +305,8 @@ func (l *Log) EnforceRetentionBelow(limit int64) (int, error) {
 			}
 			byAge = now.UnixMilli()-newest > l.cfg.RetentionAge.Milliseconds()
 		}
-		if !bySize && !byAge {
+		breached := s.next.Load() <= start
+		if !bySize && !byAge && !breached {
 			break
 		}
 		total -= s.size.Load()
@@ -284,23 +314,10 @@ func (l *Log) EnforceRetentionBelow(limit int64) (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	newStart := list.segs[n].base
-	if err := l.writeLogStart(newStart); err != nil {
-		return 0, l.failLocked(err)
-	}
-	// Log start before the list: a reader that sees the new list sees the
-	// new start too.
-	if newStart > l.ls.Load() {
-		l.ls.Store(newStart)
-	}
-	l.segs.Store(&segList{segs: append([]*segment(nil), list.segs[n:]...)})
-	for _, s := range list.segs[:n] {
-		l.retire(s)
-	}
-	if l.epochs.truncateFromStart(newStart) {
-		if err := l.persistEpochs(); err != nil {
-			return n, l.failLocked(err)
-		}
+	newStart := max(list.segs[n].base, start)
+	n, err := l.advanceStartLocked(list, n, newStart)
+	if err != nil {
+		return n, err
 	}
 	l.log.Info("retention deleted segments", "segments", n, "log_start_offset", newStart)
 	return n, nil

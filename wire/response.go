@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/binary"
+	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -52,4 +53,37 @@ func (v *Versions) APIVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ApiKeys = v.List()
 	return resp
+}
+
+// ReadResponse decodes a response frame (size prefix stripped) to a request
+// of req's key and version into resp: it checks the correlation id, skips
+// the header's tag section when the response is flexible (never for
+// ApiVersions), then decodes the body. Byte fields of resp (records) alias
+// frame. A short or undecodable frame returns an error wrapping
+// ErrMalformed.
+func ReadResponse(frame []byte, corr int32, req kmsg.Request, resp kmsg.Response) error {
+	resp.SetVersion(req.GetVersion())
+	r := reader{src: frame}
+	if got := r.Int32(); r.bad || got != corr {
+		return fmt.Errorf("%w: response correlation id %d, want %d", ErrMalformed, got, corr)
+	}
+	if resp.IsFlexible() && req.Key() != KeyApiVersions {
+		kmsg.SkipTags(&r)
+		if r.bad {
+			return fmt.Errorf("%w: %s response header tags", ErrMalformed, kmsg.NameForKey(req.Key()))
+		}
+	}
+	if err := readResponseBody(resp, r.src); err != nil {
+		return fmt.Errorf("%w: %s v%d response: %w", ErrMalformed, kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return nil
+}
+
+func readResponseBody(resp kmsg.Response, body []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errDecodePanic, p)
+		}
+	}()
+	return resp.ReadFrom(body)
 }

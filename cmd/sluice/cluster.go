@@ -112,10 +112,11 @@ func splitList(s string) []string {
 	return out
 }
 
-// clusterStatus prints /v1/cluster from the first broker that answers.
+// clusterStatus prints /v1/cluster from the first broker that answers, then the replication state
+// of every partition as its leader reports it (each broker's own led partitions).
 func clusterStatus(ctx context.Context, addrs []string, raw bool) error {
 	var lastErr error
-	for _, a := range addrs {
+	for i, a := range addrs {
 		body, err := httpGet(ctx, "http://"+a+"/v1/cluster")
 		if err != nil {
 			lastErr = err
@@ -130,9 +131,80 @@ func clusterStatus(ctx context.Context, addrs []string, raw bool) error {
 			return fmt.Errorf("%s: %w", a, err)
 		}
 		printStatus(os.Stdout, a, &st)
+		led := st.Led
+		for _, other := range addrs[i+1:] {
+			led = append(led, replicationOf(ctx, other)...)
+		}
+		printReplication(os.Stdout, led)
 		return nil
 	}
 	return fmt.Errorf("no broker answered: %w", lastErr)
+}
+
+// replicationOf returns the partitions the broker at an HTTP address leads (nil if it does not answer).
+func replicationOf(ctx context.Context, addr string) []node.LedPartition {
+	body, err := httpGet(ctx, "http://"+addr+"/v1/cluster")
+	if err != nil {
+		return nil
+	}
+	var st clusterStatusDoc
+	if json.Unmarshal(body, &st) != nil {
+		return nil
+	}
+	return st.Led
+}
+
+// printReplication prints follower lag per partition: every follower of partitions that lag or
+// miss ISR members, or of every partition when there are few.
+func printReplication(w io.Writer, led []node.LedPartition) {
+	sort.Slice(led, func(i, j int) bool {
+		if led[i].Topic != led[j].Topic {
+			return led[i].Topic < led[j].Topic
+		}
+		return led[i].Partition < led[j].Partition
+	})
+	lagging := 0
+	for _, p := range led {
+		if partitionLags(p) {
+			lagging++
+		}
+	}
+	fmt.Fprintf(w, "replication: %d partitions reported by their leaders, %d with a lagging or out-of-sync follower\n", len(led), lagging)
+	if len(led) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  TOPIC\tPARTITION\tLEADER EPOCH\tHW\tLEO\tFOLLOWER\tIN ISR\tLAG OFFSETS\tLAG TIME")
+	for _, p := range led {
+		if len(led) > 20 && !partitionLags(p) {
+			continue
+		}
+		for _, f := range p.Followers {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%d\t%d\t%d\t%v\t%d\t%s\n", p.Topic, p.Partition, p.LeaderEpoch,
+				p.HighWatermark, p.LogEndOffset, f.Replica, f.InISR, f.LagOffsets, lagTime(f.LagMillis))
+		}
+	}
+	tw.Flush()
+}
+
+func partitionLags(p node.LedPartition) bool {
+	for _, f := range p.Followers {
+		if !f.InISR || f.LagOffsets > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// lagTime renders a follower's time since it was last caught up.
+func lagTime(ms int64) string {
+	switch {
+	case ms < 0:
+		return "never"
+	case ms == 0:
+		return "0s"
+	}
+	return (time.Duration(ms) * time.Millisecond).String()
 }
 
 func httpGet(ctx context.Context, url string) ([]byte, error) {

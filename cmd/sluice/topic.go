@@ -13,6 +13,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/node"
 )
 
 func runTopic(ctx context.Context, args []string) error {
@@ -108,6 +110,7 @@ flags:
 			return err
 		}
 		cfgs, cfgErr := adm.DescribeTopicConfigs(ctx, names...)
+		lags := replicationByPartition(ctx, cf)
 		var failed error
 		for _, name := range names {
 			t, ok := md[name]
@@ -122,9 +125,14 @@ flags:
 			}
 			fmt.Printf("topic %s  id %s  partitions %d\n", t.Topic, t.ID, len(t.Partitions))
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tOFFLINE")
+			fmt.Fprintln(tw, "  PARTITION\tLEADER\tEPOCH\tREPLICAS\tISR\tOFFLINE\tHW\tFOLLOWER LAG (offsets/time)")
 			for _, p := range t.Partitions.Sorted() {
-				fmt.Fprintf(tw, "  %d\t%d\t%d\t%v\t%v\t%v\n", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR, p.OfflineReplicas)
+				hw, lag := "-", "-"
+				if lp, ok := lags[lagKey{name, p.Partition}]; ok {
+					hw, lag = fmt.Sprint(lp.HighWatermark), followerLags(lp)
+				}
+				fmt.Fprintf(tw, "  %d\t%d\t%d\t%v\t%v\t%v\t%s\t%s\n", p.Partition, p.Leader, p.LeaderEpoch, p.Replicas, p.ISR,
+					p.OfflineReplicas, hw, lag)
 			}
 			tw.Flush()
 			if cfgErr == nil {
@@ -172,4 +180,37 @@ func detail(msg string) string {
 		return ""
 	}
 	return ": " + msg
+}
+
+type lagKey struct {
+	topic     string
+	partition int32
+}
+
+// replicationByPartition asks every broker of the cluster file (if there is one) which partitions it
+// leads and how far their followers lag; partitions nobody reports show "-".
+func replicationByPartition(ctx context.Context, cfl clientFlags) map[lagKey]node.LedPartition {
+	out := map[lagKey]node.LedPartition{}
+	cf := loadClusterFile(cfl.cluster)
+	if cf == nil {
+		return out
+	}
+	for _, n := range cf.Nodes {
+		for _, lp := range replicationOf(ctx, n.HTTP) {
+			out[lagKey{lp.Topic, lp.Partition}] = lp
+		}
+	}
+	return out
+}
+
+// followerLags renders "replica:offsets/time" for each follower.
+func followerLags(lp node.LedPartition) string {
+	if len(lp.Followers) == 0 {
+		return "(no followers)"
+	}
+	parts := make([]string, 0, len(lp.Followers))
+	for _, f := range lp.Followers {
+		parts = append(parts, fmt.Sprintf("%d:%d/%s", f.Replica, f.LagOffsets, lagTime(f.LagMillis)))
+	}
+	return strings.Join(parts, " ")
 }

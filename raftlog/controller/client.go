@@ -126,19 +126,41 @@ func (c *Client) ControlledShutdown(ctx context.Context, nodeID int32, brokerEpo
 }
 
 // Propose forwards an admin command (CreateTopic, DeleteTopic,
-// CreatePartitions, AllocateProducerIDs, ChangePartition) to the
-// controller and returns the index it was committed at; wait for it with
-// the local node's WaitApplied. A command the state machine rejected
-// returns its index and an *Error matching meta's sentinel (errors.Is).
+// CreatePartitions, AllocateProducerIDs) to the controller and returns the
+// index it was committed at; wait for it with the local node's
+// WaitApplied. A command the state machine rejected returns its index and
+// an *Error matching meta's sentinel (errors.Is). RegisterBroker,
+// FenceBroker, UnfenceBroker and ChangePartition are refused
+// (ErrForbiddenCommand); an AlterPartition is accepted but its rejected
+// items are only reported by AlterPartition.
 func (c *Client) Propose(ctx context.Context, cmd meta.Command) (uint64, error) {
-	idx, _, err := c.propose(ctx, cmd)
+	idx, _, _, err := c.propose(ctx, cmd)
 	return idx, err
+}
+
+// AlterPartition proposes a partition leader's ISR changes; cmd.ProposerID
+// must be the node id this client dials as (ErrPeerMismatch otherwise). It
+// returns the index the command was committed at and the items that were
+// not applied, each with an *Error matching meta's sentinels (errors.Is:
+// meta.ErrStaleEpoch, meta.ErrIneligibleReplica, ...); every other item
+// holds in the image at that index. The controller refuses to add a broker
+// in controlled shutdown or without a live session (KIP-841,
+// meta.ErrIneligibleReplica). A stale, unknown or fenced proposer fails
+// the whole command with an *Error and no items. A call retried after a
+// lost answer may commit twice; the second commit's items then come back
+// stale or change nothing, so the image at the index is the truth.
+func (c *Client) AlterPartition(ctx context.Context, cmd meta.AlterPartition) (uint64, []meta.PartitionRejection, error) {
+	idx, _, rejected, err := c.propose(ctx, cmd)
+	if err != nil {
+		return idx, nil, err
+	}
+	return idx, rejected, nil
 }
 
 // AllocateProducerIDs forwards meta.AllocateProducerIDs and returns the
 // block handed out and the index it was committed at.
 func (c *Client) AllocateProducerIDs(ctx context.Context, nodeID int32, brokerEpoch int64) (meta.ProducerIDBlock, uint64, error) {
-	idx, block, err := c.propose(ctx, meta.AllocateProducerIDs{NodeID: nodeID, BrokerEpoch: brokerEpoch})
+	idx, block, _, err := c.propose(ctx, meta.AllocateProducerIDs{NodeID: nodeID, BrokerEpoch: brokerEpoch})
 	if err != nil {
 		return meta.ProducerIDBlock{}, idx, err
 	}
@@ -148,12 +170,12 @@ func (c *Client) AllocateProducerIDs(ctx context.Context, nodeID int32, brokerEp
 	return *block, idx, nil
 }
 
-func (c *Client) propose(ctx context.Context, cmd meta.Command) (uint64, *meta.ProducerIDBlock, error) {
+func (c *Client) propose(ctx context.Context, cmd meta.Command) (uint64, *meta.ProducerIDBlock, []meta.PartitionRejection, error) {
 	resp, err := c.call(ctx, &request{kind: kindPropose, command: meta.EncodeCommand(cmd)})
 	if resp == nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	return resp.index, resp.producerIDs, err
+	return resp.index, resp.producerIDs, resp.rejected, err
 }
 
 // ReplaceVoter replaces raft voter dead by replacement, a learner that has

@@ -109,6 +109,42 @@ func TestClusterFencingAndForwarding(t *testing.T) {
 	if _, err := follower.client.Propose(ctxT(t, 5*time.Second), meta.FenceBroker{NodeID: 1, BrokerEpoch: epochs[1]}); !errors.Is(err, ErrForbiddenCommand) {
 		t.Fatalf("forwarded FenceBroker: %v", err)
 	}
+	// Only the controller moves leaders: a forwarded ChangePartition is refused.
+	if _, err := follower.client.Propose(ctxT(t, 5*time.Second), meta.ChangePartition{TopicID: topicID(9), Partition: 0, Leader: 2,
+		ISR: []int32{1, 2, 3}}); !errors.Is(err, ErrForbiddenCommand) {
+		t.Fatalf("forwarded ChangePartition: %v", err)
+	}
+	// AlterPartition: proposed by the partition's leader over its own link,
+	// applied item by item.
+	m2 := c.member(2)
+	alterISR(t, c, m2, epochs, 9, 1, []int32{2, 3}, nil)
+	alterISR(t, c, m2, epochs, 9, 1, []int32{2, 3, 1}, nil)
+	cur, _ := m2.mm.Image().Partition(topicID(9), 1)
+	alter := meta.AlterPartition{ProposerID: 2, ProposerEpoch: epochs[2], Partitions: []meta.AlterPartitionItem{
+		{TopicID: topicID(9), Partition: 1, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch,
+			ISR: []meta.ISRMember{{ID: 2, BrokerEpoch: epochs[2]}, {ID: 1, BrokerEpoch: epochs[1]}}},
+		{TopicID: topicID(9), Partition: 0, ISR: []meta.ISRMember{{ID: 2, BrokerEpoch: epochs[2]}}}, // led by 1
+	}}
+	if _, _, err := c.member(1).client.AlterPartition(ctxT(t, 5*time.Second), alter); !errors.Is(err, ErrPeerMismatch) {
+		t.Fatalf("AlterPartition for another node: %v", err)
+	}
+	idx, rejected, err := m2.client.AlterPartition(ctxT(t, 10*time.Second), alter)
+	if err != nil || len(rejected) != 1 || rejected[0].Partition != 0 || !errors.Is(rejected[0].Err, meta.ErrNotPartitionLeader) {
+		t.Fatalf("AlterPartition = %d, %v, %v", idx, rejected, err)
+	}
+	if err := m2.node.WaitApplied(ctxT(t, 5*time.Second), idx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := m2.mm.Image().Partition(topicID(9), 1); got.Leader != 2 || !slices.Equal(got.ISR, []int32{2, 1}) ||
+		got.LeaderEpoch != cur.LeaderEpoch || got.PartitionEpoch != cur.PartitionEpoch+1 {
+		t.Fatalf("partition 1 after AlterPartition: %+v (before %+v)", got, cur)
+	}
+	alterISR(t, c, m2, epochs, 9, 1, []int32{2, 3, 1}, nil)
+	// A stale broker epoch fails the whole command.
+	alter.ProposerEpoch--
+	if _, _, err := m2.client.AlterPartition(ctxT(t, 10*time.Second), alter); !errors.Is(err, meta.ErrStaleBrokerEpoch) {
+		t.Fatalf("AlterPartition with a stale broker epoch: %v", err)
+	}
 	block, _, err := follower.client.AllocateProducerIDs(ctxT(t, 10*time.Second), follower.id, epochs[follower.id])
 	if err != nil || block.Count != meta.ProducerIDBlockSize || block.NodeID != follower.id {
 		t.Fatalf("AllocateProducerIDs = %+v, %v", block, err)
@@ -265,6 +301,12 @@ func TestClusterControlledShutdown(t *testing.T) {
 			t.Fatalf("partition %d after controlled shutdown: %+v", p, pt)
 		}
 	}
+	// KIP-841: the leader of logs/2 may not take the shutting-down broker
+	// back into its ISR, though meta.Apply alone would allow it.
+	alterISR(t, c, c.member(2), epochs, 5, 2, []int32{2, 1, 3}, meta.ErrIneligibleReplica)
+	if pt, _ := c.leader().mm.Image().Partition(topicID(5), 2); slices.Contains(pt.ISR, 1) {
+		t.Fatalf("logs/2 took broker 1 back: %+v", pt)
+	}
 	// Heartbeats still arrive (the broker is draining) but with the
 	// preferred-leader pass running, leadership must not come back.
 	idx := img.Index()
@@ -298,5 +340,42 @@ func TestClusterControlledShutdown(t *testing.T) {
 			t.Fatalf("after frame %x: read %d, %v; want EOF", frame, n, err)
 		}
 		_ = conn.Close()
+	}
+}
+
+// alterISR has leader m propose topic i's partition p's ISR (with the
+// members' broker epochs) at the epochs of its own image, once that has
+// caught up with the controller's, and checks the item's outcome: applied
+// when want is nil, else refused with want. It returns once m's image holds
+// the command.
+func alterISR(t *testing.T, c *cluster, m *member, epochs map[int32]int64, i byte, p int32, isr []int32, want error) {
+	t.Helper()
+	if err := m.node.WaitApplied(ctxT(t, 5*time.Second), c.leader().node.AppliedIndex()); err != nil {
+		t.Fatal(err)
+	}
+	cur, ok := m.mm.Image().Partition(topicID(i), p)
+	if !ok {
+		t.Fatalf("node %d has no partition %d/%d", m.id, i, p)
+	}
+	it := meta.AlterPartitionItem{TopicID: topicID(i), Partition: p, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch}
+	for _, id := range isr {
+		it.ISR = append(it.ISR, meta.ISRMember{ID: id, BrokerEpoch: epochs[id]})
+	}
+	idx, rejected, err := m.client.AlterPartition(ctxT(t, 10*time.Second), meta.AlterPartition{ProposerID: m.id,
+		ProposerEpoch: epochs[m.id], Partitions: []meta.AlterPartitionItem{it}})
+	switch {
+	case err != nil:
+		t.Fatalf("AlterPartition %d/%d %v: %v", i, p, isr, err)
+	case want == nil && len(rejected) != 0:
+		t.Fatalf("AlterPartition %d/%d %v rejected: %v", i, p, isr, rejected[0].Err)
+	case want != nil && (len(rejected) != 1 || !errors.Is(rejected[0].Err, want)):
+		t.Fatalf("AlterPartition %d/%d %v rejected %v, want %v", i, p, isr, rejected, want)
+	}
+	if err := m.node.WaitApplied(ctxT(t, 5*time.Second), idx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := m.mm.Image().Partition(topicID(i), p)
+	if want == nil && (got.Leader != cur.Leader || got.LeaderEpoch != cur.LeaderEpoch || len(got.ISR) != len(isr)) {
+		t.Fatalf("%d/%d after AlterPartition %v: %+v (before %+v)", i, p, isr, got, cur)
 	}
 }

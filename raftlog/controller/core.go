@@ -206,6 +206,53 @@ func (c *Core) live(now time.Time, img *meta.Image, id int32) bool {
 	return !s.shutdown && now.Before(s.expires)
 }
 
+// FilterAlterPartition applies the controller's half of KIP-841 to a
+// leader's AlterPartition: items that would add to an ISR a broker in
+// controlled shutdown, or one whose session has run out (its expiry, which
+// gossip's dead verdict brings forward, is past), are taken out. It returns
+// the command to propose and the items taken out, each with an error
+// wrapping meta.ErrIneligibleReplica, in the command's order. A member
+// counts as added unless img's partition, at the item's epochs, already
+// lists it, so an item judged against an image that has moved on errs
+// toward refusal. Unregistered and fenced members are left to meta.Apply,
+// which refuses them too.
+func (c *Core) FilterAlterPartition(now time.Time, img *meta.Image, cmd meta.AlterPartition) (meta.AlterPartition, []meta.PartitionRejection) {
+	out := cmd
+	out.Partitions = nil
+	var dropped []meta.PartitionRejection
+	for _, it := range cmd.Partitions {
+		if err := c.refuseJoin(now, img, it); err != nil {
+			dropped = append(dropped, meta.PartitionRejection{TopicID: it.TopicID, Partition: it.Partition, Err: err})
+			continue
+		}
+		out.Partitions = append(out.Partitions, it)
+	}
+	return out, dropped
+}
+
+// refuseJoin returns why item it may not be proposed, or nil.
+func (c *Core) refuseJoin(now time.Time, img *meta.Image, it meta.AlterPartitionItem) error {
+	cur, ok := img.Partition(it.TopicID, it.Partition)
+	current := ok && cur.LeaderEpoch == it.LeaderEpoch && cur.PartitionEpoch == it.PartitionEpoch
+	for _, m := range it.ISR {
+		if current && slices.Contains(cur.ISR, m.ID) {
+			continue
+		}
+		b, ok := img.Broker(m.ID)
+		if !ok || b.Fenced {
+			continue
+		}
+		s := c.session(now, b)
+		switch {
+		case s.shutdown:
+			return fmt.Errorf("%w: %v/%d: controller: broker %d is in controlled shutdown", meta.ErrIneligibleReplica, it.TopicID, it.Partition, m.ID)
+		case !now.Before(s.expires):
+			return fmt.Errorf("%w: %v/%d: controller: broker %d has no live session", meta.ErrIneligibleReplica, it.TopicID, it.Partition, m.ID)
+		}
+	}
+	return nil
+}
+
 // moveAway returns ChangePartitions moving leadership off node and taking
 // it out of ISRs, for every partition where another live ISR member can
 // take over (or where it only follows and is not the last ISR member).
@@ -263,8 +310,8 @@ func (c *Core) unclean(t *meta.Topic) bool {
 //   - the leadership moves of brokers in controlled shutdown;
 //   - a leader for each leaderless partition: its first live ISR member,
 //     or, if none and the topic allows unclean election, its first live
-//     replica with the ISR reset to that replica alone; otherwise the
-//     partition stays offline;
+//     replica in assignment order (log ends are unknown here) with the ISR
+//     reset to that replica alone; otherwise the partition stays offline;
 //   - every PreferredLeaderInterval, leadership back to each partition's
 //     first replica where it is live and in the ISR.
 func (c *Core) Tick(now time.Time, img *meta.Image) []meta.Command {

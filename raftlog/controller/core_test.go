@@ -452,3 +452,77 @@ func TestCoreBecameLeaderGrace(t *testing.T) {
 		t.Fatalf("fenced %v, want all four", got)
 	}
 }
+
+// TestCoreFilterAlterPartition checks the controller's KIP-841 rule: no
+// broker in controlled shutdown or without a live session joins an ISR,
+// while members staying in it and everything meta.Apply judges pass.
+func TestCoreFilterAlterPartition(t *testing.T) {
+	reps := []int32{1, 2, 3, 4}
+	img := apply(t, brokers(t, 4), topic(1, nil, reps, reps, reps, reps, reps))
+	for p := range int32(3) {
+		img = setPartition(t, img, 1, p, 1, 1)
+	}
+	c := newCore(nil)
+	c.BecameLeader(t0, img)
+	now := t0.Add(time.Second)
+	if _, err := c.ControlledShutdown(now, img, 2, epoch(img, 2)); err != nil { // its moves are not applied here
+		t.Fatal(err)
+	}
+	c.MemberDead(now, 3)
+	item := func(p int32, isr ...int32) meta.AlterPartitionItem {
+		cur := part(t, img, 1, p)
+		it := meta.AlterPartitionItem{TopicID: topicID(1), Partition: p, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch}
+		for _, id := range isr {
+			it.ISR = append(it.ISR, meta.ISRMember{ID: id, BrokerEpoch: epoch(img, id)})
+		}
+		return it
+	}
+	stale := item(4, 1, 2)
+	stale.PartitionEpoch--
+	unknown := item(0, 1)
+	unknown.TopicID = topicID(9)
+	cmd := meta.AlterPartition{ProposerID: 1, ProposerEpoch: epoch(img, 1), Partitions: []meta.AlterPartitionItem{
+		item(0, 1, 4),    // adds a live broker
+		item(1, 1, 2),    // adds a broker in controlled shutdown
+		item(2, 3, 1),    // adds a broker whose session gossip ended
+		item(3, 1, 2, 3), // shrinks: 2 and 3 stay
+		stale,            // judged against other epochs: 2 counts as added
+		unknown,          // left to meta.Apply
+	}}
+	out, dropped := c.FilterAlterPartition(now, img, cmd)
+	if out.ProposerID != 1 || out.ProposerEpoch != cmd.ProposerEpoch {
+		t.Fatalf("filtered command %+v", out)
+	}
+	var kept []int32
+	for _, it := range out.Partitions {
+		kept = append(kept, it.Partition)
+	}
+	if !slices.Equal(kept, []int32{0, 3, 0}) || out.Partitions[2].TopicID != topicID(9) {
+		t.Fatalf("kept %v", out.Partitions)
+	}
+	var gone []int32
+	for _, d := range dropped {
+		if !errors.Is(d.Err, meta.ErrIneligibleReplica) || d.TopicID != topicID(1) {
+			t.Fatalf("dropped %v/%d: %v", d.TopicID, d.Partition, d.Err)
+		}
+		gone = append(gone, d.Partition)
+	}
+	if !slices.Equal(gone, []int32{1, 2, 4}) {
+		t.Fatalf("dropped %v, want partitions 1, 2 and 4", gone)
+	}
+	next, d, err := meta.Apply(img, img.Index()+1, out)
+	if err != nil || len(d.Rejected) != 1 || !errors.Is(d.Rejected[0].Err, meta.ErrUnknownTopic) {
+		t.Fatalf("Apply(filtered) = %+v, %v", d, err)
+	}
+	if got := part(t, next, 1, 0); !slices.Equal(got.ISR, []int32{1, 4}) {
+		t.Fatalf("t1/0 ISR %v", got.ISR)
+	}
+	if got := part(t, next, 1, 3); !slices.Equal(got.ISR, []int32{1, 2, 3}) {
+		t.Fatalf("t1/3 ISR %v", got.ISR)
+	}
+	// Without heartbeats every session runs out: nobody joins.
+	if out, dropped := c.FilterAlterPartition(t0.Add(timeout), img, meta.AlterPartition{ProposerID: 1,
+		Partitions: []meta.AlterPartitionItem{item(0, 1, 4)}}); len(out.Partitions) != 0 || len(dropped) != 1 {
+		t.Fatalf("after expiry kept %v, dropped %v", out.Partitions, dropped)
+	}
+}

@@ -14,8 +14,9 @@ import (
 // not lead, or has not caught up since it was elected).
 var ErrNotController = errors.New("controller: not the controller")
 
-// ErrForbiddenCommand reports a Propose of a command that has its own RPC
-// (RegisterBroker, FenceBroker, UnfenceBroker).
+// ErrForbiddenCommand reports a Propose of a command that brokers may not
+// forward: RegisterBroker, FenceBroker and UnfenceBroker (they have their
+// own calls) and ChangePartition (only the controller moves leaders).
 var ErrForbiddenCommand = errors.New("controller: command cannot be forwarded")
 
 // ErrNotCaughtUp reports a ReplaceVoter whose replacement is not a learner
@@ -67,6 +68,10 @@ var codeTable = []struct {
 	{meta.ErrStaleEpoch, wire.CodeInvalidUpdateVersion},
 	{meta.ErrInvalidISR, codeIneligibleReplica},
 	{meta.ErrIneligibleLeader, codeIneligibleReplica},
+	{meta.ErrIneligibleReplica, codeIneligibleReplica},
+	{meta.ErrNotPartitionLeader, wire.CodeNotLeaderOrFollower},
+	{meta.ErrFencedBroker, wire.CodeNotLeaderOrFollower},
+	{meta.ErrDuplicatePartition, wire.CodeInvalidRequest},
 	{meta.ErrInvalidBroker, wire.CodeInvalidRequest},
 	{meta.ErrInvalidTopicID, wire.CodeInvalidRequest},
 	{meta.ErrMalformed, wire.CodeInvalidRequest},

@@ -14,17 +14,25 @@ import (
 // Wire format of the controller RPC (see doc.go):
 //
 //	frame    = length u32 | body                 (length = len(body), 2..MaxMessageSize)
-//	request  = version u8 (=2) | kind u8 | fields
-//	response = version u8 (=2) | kind u8 | error code i16 | controller i32 | message str | fields
+//	request  = version u8 (=3) | kind u8 | fields
+//	response = version u8 (=3) | kind u8 | error code i16 | controller i32 | message str | fields
 
-// ProtocolVersion is the RPC message version.
-const ProtocolVersion = 2
+// ProtocolVersion is the RPC message version. 3 added the rejected items
+// to the Propose response.
+const ProtocolVersion = 3
 
 const (
 	frameHeader    = 4
 	minMessageSize = 1 << 10
 	maxMessageText = 4 << 10 // error messages are cut to this
 	maxListLen     = 1 << 16 // voters, learners
+	// maxRejectionText cuts one rejected item's message, and
+	// maxRejectionTexts bounds all of them, like an error message: past it,
+	// items are answered with their codes alone, and an item's answer
+	// without text (26 bytes) is smaller than the item (32 at least).
+	maxRejectionText  = 256
+	maxRejectionTexts = maxMessageText
+	rejectionBytes    = 16 + 4 + 2 + 4 // topic id, partition, code, empty message
 )
 
 // ErrMalformed reports an RPC message that does not decode.
@@ -98,7 +106,10 @@ type response struct {
 	index     uint64         // Propose (also set with a rejection)
 	// producerIDs is the block handed out by a forwarded AllocateProducerIDs.
 	producerIDs *meta.ProducerIDBlock
-	status      Status
+	// rejected lists the items of a forwarded AlterPartition that were not
+	// applied; decoded, each Err is an *Error.
+	rejected []meta.PartitionRejection
+	status   Status
 }
 
 func encodeRequest(r *request) []byte {
@@ -194,6 +205,7 @@ func encodeResponse(r *response) []byte {
 			w.i64(b.FirstID)
 			w.i64(b.Count)
 		}
+		writeRejected(w, r.rejected)
 	case kindStatus:
 		s := r.status
 		w.i32(s.LeaderID)
@@ -226,6 +238,7 @@ func decodeResponse(b []byte) (*response, error) {
 		if rd.bool() {
 			r.producerIDs = &meta.ProducerIDBlock{NodeID: rd.i32(), BrokerEpoch: rd.i64(), FirstID: rd.i64(), Count: rd.i64()}
 		}
+		r.rejected = readRejected(rd)
 	case kindStatus:
 		r.status = Status{LeaderID: rd.i32(), Term: rd.u64(), Voters: rd.i32s(), Learners: rd.i32s(), Applied: rd.u64()}
 	case kindControlledShutdown, kindReplaceVoter:
@@ -236,6 +249,51 @@ func decodeResponse(b []byte) (*response, error) {
 		return nil, fmt.Errorf("%v response: %w", k, err)
 	}
 	return r, nil
+}
+
+// writeRejected writes rejected items as u32 count × (topic id [16] |
+// partition i32 | code i16 | message str), messages cut as described at
+// maxRejectionText.
+func writeRejected(w *writer, rs []meta.PartitionRejection) {
+	w.b = binary.BigEndian.AppendUint32(w.b, uint32(len(rs)))
+	budget := maxRejectionTexts
+	for _, r := range rs {
+		w.b = append(w.b, r.TopicID[:]...)
+		w.i32(r.Partition)
+		w.i16(codeFor(r.Err))
+		msg := ""
+		if r.Err != nil && budget > 0 {
+			msg = r.Err.Error()
+			if e, ok := r.Err.(*Error); ok {
+				msg = e.Message // as decoded: re-encodes to the same bytes
+			}
+			msg = msg[:min(len(msg), maxRejectionText, budget)]
+			budget -= len(msg)
+		}
+		w.str(msg)
+	}
+}
+
+func readRejected(rd *reader) []meta.PartitionRejection {
+	n := rd.length()
+	if rd.err != nil {
+		return nil
+	}
+	if n > len(rd.b)/rejectionBytes {
+		rd.err = fmt.Errorf("%w: %d rejected items", ErrMalformed, n)
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]meta.PartitionRejection, n)
+	for i := range out {
+		var id meta.TopicID
+		copy(id[:], rd.take(len(id)))
+		out[i] = meta.PartitionRejection{TopicID: id, Partition: rd.i32()}
+		out[i].Err = &Error{Code: rd.i16(), Message: rd.str()}
+	}
+	return out
 }
 
 // readFrame reads one frame and returns its body. The length is checked

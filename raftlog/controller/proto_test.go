@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/sluice-io/sluice/raftlog/meta"
@@ -18,6 +20,9 @@ func sampleRequests() []*request {
 		{kind: kindHeartbeat, heartbeat: Heartbeat{NodeID: 2, BrokerEpoch: 77, WantFence: true, MetadataOffset: 1 << 40}},
 		{kind: kindControlledShutdown, nodeID: 3, epoch: 9},
 		{kind: kindPropose, command: meta.EncodeCommand(meta.DeleteTopic{TopicID: topicID(1)})},
+		{kind: kindPropose, command: meta.EncodeCommand(meta.AlterPartition{ProposerID: 2, ProposerEpoch: 7,
+			Partitions: []meta.AlterPartitionItem{{TopicID: topicID(1), Partition: 3, LeaderEpoch: 1, PartitionEpoch: 2,
+				ISR: []meta.ISRMember{{ID: 2, BrokerEpoch: 7}, {ID: 3, BrokerEpoch: meta.NoBrokerEpoch}}}}})},
 		{kind: kindReplaceVoter, dead: 1, new: 5},
 		{kind: kindStatus},
 	}
@@ -31,6 +36,10 @@ func sampleResponses() []*response {
 		{kind: kindControlledShutdown, code: wire.CodeNotController, leader: 3, message: "not me"},
 		{kind: kindPropose, index: 99, producerIDs: &meta.ProducerIDBlock{NodeID: 1, BrokerEpoch: 2, FirstID: 3000, Count: 1000}},
 		{kind: kindPropose, index: 98, code: wire.CodeTopicAlreadyExists, message: "exists"},
+		{kind: kindPropose, index: 97, rejected: []meta.PartitionRejection{
+			{TopicID: topicID(1), Partition: 3, Err: &Error{Code: wire.CodeInvalidUpdateVersion, Message: "stale"}},
+			{TopicID: topicID(2), Partition: 0, Err: &Error{Code: codeIneligibleReplica}},
+		}},
 		{kind: kindReplaceVoter},
 		{kind: kindStatus, status: Status{LeaderID: 2, Term: 7, Voters: []int32{1, 2, 3}, Learners: []int32{4}, Applied: 55}},
 	}
@@ -138,6 +147,53 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// TestRejectedItems checks how the server's rejections travel: meta's
+// errors become codes the client matches with errors.Is, messages are cut,
+// and past the text budget items carry their codes alone.
+func TestRejectedItems(t *testing.T) {
+	long := strings.Repeat("x", 2*maxRejectionText)
+	var rs []meta.PartitionRejection
+	n := maxRejectionTexts/maxRejectionText + 10
+	for i := range n {
+		rs = append(rs, meta.PartitionRejection{TopicID: topicID(1), Partition: int32(i),
+			Err: fmt.Errorf("%w: %s", meta.ErrIneligibleReplica, long)})
+	}
+	rs[0].Err = fmt.Errorf("item: %w", meta.ErrStaleEpoch)
+	frame := encodeResponse(&response{kind: kindPropose, index: 5, rejected: rs})
+	got, err := decodeResponse(frame[frameHeader:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.rejected) != n {
+		t.Fatalf("decoded %d rejected items, want %d", len(got.rejected), n)
+	}
+	if e := got.rejected[0].Err; !errors.Is(e, meta.ErrStaleEpoch) || e.(*Error).Message != rs[0].Err.Error() {
+		t.Fatalf("item 0: %v", e)
+	}
+	for i, r := range got.rejected[1:] {
+		e := r.Err.(*Error)
+		if r.Partition != int32(i+1) || !errors.Is(e, meta.ErrIneligibleReplica) || len(e.Message) > maxRejectionText {
+			t.Fatalf("item %d: %d %v", i+1, r.Partition, e)
+		}
+	}
+	if last := got.rejected[n-1].Err.(*Error); last.Message != "" {
+		t.Fatalf("message past the budget: %q", last.Message)
+	}
+	// A forged count cannot allocate.
+	w := &writer{b: make([]byte, frameHeader)}
+	w.u8(ProtocolVersion)
+	w.u8(uint8(kindPropose))
+	w.i16(0)
+	w.i32(0)
+	w.str("")
+	w.u64(1)
+	w.bool(false)
+	w.b = binary.BigEndian.AppendUint32(w.b, 1<<30)
+	if _, err := decodeResponse(w.frame()[frameHeader:]); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("forged rejected count: %v", err)
+	}
+}
+
 func TestErrorIs(t *testing.T) {
 	e := &Error{Code: wire.CodeTopicAlreadyExists, Message: "x"}
 	if !errors.Is(e, meta.ErrTopicExists) || errors.Is(e, meta.ErrUnknownTopic) {
@@ -145,5 +201,10 @@ func TestErrorIs(t *testing.T) {
 	}
 	if codeFor(meta.ErrStaleEpoch) != wire.CodeInvalidUpdateVersion || codeFor(errors.New("x")) != wire.CodeUnknownServerError {
 		t.Fatal("codeFor mapping")
+	}
+	for _, err := range []error{meta.ErrIneligibleReplica, meta.ErrNotPartitionLeader, meta.ErrFencedBroker, meta.ErrDuplicatePartition} {
+		if c := codeFor(fmt.Errorf("x: %w", err)); c == wire.CodeUnknownServerError || !errors.Is(&Error{Code: c}, err) {
+			t.Fatalf("%v maps to %d", err, c)
+		}
 	}
 }

@@ -15,9 +15,9 @@ import (
 	"github.com/sluice-io/sluice/wire"
 )
 
-// ErrPeerMismatch reports a Register, Heartbeat or ControlledShutdown for a
-// node id other than the one the link authenticated (wire code
-// CLUSTER_AUTHORIZATION_FAILED).
+// ErrPeerMismatch reports a Register, Heartbeat, ControlledShutdown or
+// forwarded AlterPartition for a node id other than the one the link
+// authenticated (wire code CLUSTER_AUTHORIZATION_FAILED).
 var ErrPeerMismatch = errors.New("controller: node id differs from the authenticated peer")
 
 // maxShutdownRounds bounds how often ControlledShutdown recomputes the
@@ -75,7 +75,7 @@ func (s *Server) handle(peer int32, req *request) *response {
 	case kindControlledShutdown:
 		err = s.controlledShutdown(ctx, peer, req.nodeID, req.epoch)
 	case kindPropose:
-		resp.index, resp.producerIDs, err = s.forward(ctx, req.command)
+		resp.index, resp.producerIDs, resp.rejected, err = s.forward(ctx, peer, req.command)
 	case kindReplaceVoter:
 		err = s.replaceVoter(ctx, req.dead, req.new)
 	case kindStatus:
@@ -156,17 +156,49 @@ func (s *Server) controlledShutdown(ctx context.Context, peer, node int32, epoch
 		node, maxShutdownRounds, context.DeadlineExceeded)
 }
 
-func (s *Server) forward(ctx context.Context, data []byte) (uint64, *meta.ProducerIDBlock, error) {
+// forward proposes a command a broker sent. Registration and (un)fencing
+// have their own calls, and ChangePartition moves leaders, which only the
+// controller's own rules do: all four are refused. An AlterPartition must
+// come from its proposer and passes the core's KIP-841 filter first; the
+// items taken out there and those meta.Apply refused are returned, unless
+// the whole command failed.
+func (s *Server) forward(ctx context.Context, peer int32, data []byte) (uint64, *meta.ProducerIDBlock, []meta.PartitionRejection, error) {
 	cmd, err := meta.DecodeCommand(data)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
-	switch cmd.(type) {
-	case meta.RegisterBroker, meta.FenceBroker, meta.UnfenceBroker:
-		return 0, nil, fmt.Errorf("%w: %v", ErrForbiddenCommand, cmd.Type())
+	switch c := cmd.(type) {
+	case meta.RegisterBroker, meta.FenceBroker, meta.UnfenceBroker, meta.ChangePartition:
+		return 0, nil, nil, fmt.Errorf("%w: %v", ErrForbiddenCommand, cmd.Type())
+	case meta.AlterPartition:
+		idx, rejected, err := s.alterPartition(ctx, peer, c)
+		return idx, nil, rejected, err
 	}
 	idx, delta, err := raftlog.ProposeCommand(ctx, s.node, cmd)
-	return idx, delta.ProducerIDs, err
+	return idx, delta.ProducerIDs, nil, err
+}
+
+// alterPartition proposes a leader's ISR changes. The filter and the
+// commit are not atomic: a broker entering controlled shutdown in between
+// may still be added, but every later AlterPartition is filtered and the
+// shutdown's moves (repeated by each Tick while it lasts) take it out again.
+func (s *Server) alterPartition(ctx context.Context, peer int32, c meta.AlterPartition) (uint64, []meta.PartitionRejection, error) {
+	if c.ProposerID != peer {
+		return 0, nil, fmt.Errorf("%w: AlterPartition by %d from %d", ErrPeerMismatch, c.ProposerID, peer)
+	}
+	s.mu.Lock()
+	c, dropped := s.core.FilterAlterPartition(time.Now(), s.mm.Image(), c)
+	s.mu.Unlock()
+	for _, d := range dropped {
+		s.log.Debug("ISR expansion refused", "leader", peer, "topic_id", d.TopicID, "partition", d.Partition, "err", d.Err)
+	}
+	// Proposed even when every item was dropped: the proposer check still
+	// runs, and the answer carries a real index.
+	idx, delta, err := raftlog.ProposeCommand(ctx, s.node, c)
+	if err != nil {
+		return idx, nil, err
+	}
+	return idx, append(dropped, delta.Rejected...), nil
 }
 
 func (s *Server) replaceVoter(ctx context.Context, dead, replacement int32) error {

@@ -24,8 +24,11 @@ const (
 // randomness, no dependence on map order). A rejected command returns img
 // itself, an empty Delta and an error wrapping one of the rejection
 // sentinels; a command that changes nothing (a ChangePartition restating
-// the current leader and ISR) returns img, an empty Delta and nil. img is
-// never modified.
+// the current leader and ISR) returns img, an empty Delta and nil. An
+// AlterPartition whose proposer passes its check returns nil whatever
+// becomes of its items: refused ones are listed in Delta.Rejected, and if
+// none changed anything the result is img itself with a Delta that holds
+// only Index and Rejected. img is never modified.
 func Apply(img *Image, index uint64, cmd Command) (*Image, Delta, error) {
 	if index <= img.Index() {
 		return img, Delta{}, fmt.Errorf("%w: index %d, image at %d", ErrAlreadyApplied, index, img.Index())
@@ -49,14 +52,19 @@ func Apply(img *Image, index uint64, cmd Command) (*Image, Delta, error) {
 		err = t.changePartition(c)
 	case AllocateProducerIDs:
 		err = t.allocateProducerIDs(c)
+	case AlterPartition:
+		err = t.alterPartition(c)
 	default:
 		err = fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
 	}
 	if err != nil {
 		return img, Delta{}, fmt.Errorf("%v at index %d: %w", cmd.Type(), index, err)
 	}
-	if t.delta.Empty() {
-		return img, Delta{}, nil
+	if !t.delta.Changed() {
+		if len(t.delta.Rejected) == 0 {
+			return img, Delta{}, nil
+		}
+		return img, Delta{Index: index, Rejected: t.delta.Rejected}, nil
 	}
 	return t.finish(index)
 }

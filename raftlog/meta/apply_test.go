@@ -302,7 +302,7 @@ func TestApply(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Apply(%v) = %v", tc.cmd.Type(), err)
 			}
-			if !d.Empty() && (d.Index != index || img.Index() != index) {
+			if d.Changed() && (d.Index != index || img.Index() != index) {
 				t.Fatalf("delta index %d, image index %d, want %d", d.Index, img.Index(), index)
 			}
 			checkInvariants(t, img)

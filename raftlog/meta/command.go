@@ -61,6 +61,7 @@ const (
 	TypeCreatePartitions    CommandType = 6
 	TypeChangePartition     CommandType = 7
 	TypeAllocateProducerIDs CommandType = 8
+	TypeAlterPartition      CommandType = 9
 )
 
 func (t CommandType) String() string {
@@ -81,6 +82,8 @@ func (t CommandType) String() string {
 		return "ChangePartition"
 	case TypeAllocateProducerIDs:
 		return "AllocateProducerIDs"
+	case TypeAlterPartition:
+		return "AlterPartition"
 	}
 	return fmt.Sprintf("CommandType(%d)", uint8(t))
 }
@@ -158,6 +161,40 @@ type AllocateProducerIDs struct {
 	BrokerEpoch int64
 }
 
+// AlterPartition is a partition leader's batch of ISR changes (Kafka's
+// KIP-497 AlterPartition, with KIP-903 broker epochs). The proposer must be
+// registered with ProposerEpoch and unfenced, or the whole command is
+// rejected; each item is then accepted or rejected on its own (rejections
+// are listed in Delta.Rejected). It never changes a leader.
+type AlterPartition struct {
+	ProposerID    int32 // the leader proposing
+	ProposerEpoch int64 // its broker epoch
+	Partitions    []AlterPartitionItem
+}
+
+// AlterPartitionItem is the ISR one partition's leader wants. It is fenced
+// like ChangePartition: it applies only if LeaderEpoch and PartitionEpoch
+// equal the image's.
+type AlterPartitionItem struct {
+	TopicID        TopicID
+	Partition      int32
+	LeaderEpoch    int32 // expected current leader epoch
+	PartitionEpoch int32 // expected current partition epoch
+	ISR            []ISRMember
+}
+
+// ISRMember is one member of a proposed ISR with the broker epoch the leader
+// saw it fetch with (KIP-903). A member being added must still have that
+// epoch, so a replica that restarted (and may have lost its log) since the
+// leader counted it in sync is refused.
+type ISRMember struct {
+	ID          int32
+	BrokerEpoch int64 // NoBrokerEpoch: not checked
+}
+
+// NoBrokerEpoch is an ISRMember.BrokerEpoch that asks for no epoch check.
+const NoBrokerEpoch int64 = -1
+
 func (RegisterBroker) Type() CommandType      { return TypeRegisterBroker }
 func (FenceBroker) Type() CommandType         { return TypeFenceBroker }
 func (UnfenceBroker) Type() CommandType       { return TypeUnfenceBroker }
@@ -166,6 +203,7 @@ func (DeleteTopic) Type() CommandType         { return TypeDeleteTopic }
 func (CreatePartitions) Type() CommandType    { return TypeCreatePartitions }
 func (ChangePartition) Type() CommandType     { return TypeChangePartition }
 func (AllocateProducerIDs) Type() CommandType { return TypeAllocateProducerIDs }
+func (AlterPartition) Type() CommandType      { return TypeAlterPartition }
 
 // CommandVersion is the encoding version written by EncodeCommand.
 const CommandVersion = 1
@@ -249,6 +287,23 @@ func (c AllocateProducerIDs) encode(w *writer) {
 	w.i64(c.BrokerEpoch)
 }
 
+func (c AlterPartition) encode(w *writer) {
+	w.i32(c.ProposerID)
+	w.i64(c.ProposerEpoch)
+	w.u32(uint32(len(c.Partitions)))
+	for _, it := range c.Partitions {
+		w.id(it.TopicID)
+		w.i32(it.Partition)
+		w.i32(it.LeaderEpoch)
+		w.i32(it.PartitionEpoch)
+		w.u32(uint32(len(it.ISR)))
+		for _, m := range it.ISR {
+			w.i32(m.ID)
+			w.i64(m.BrokerEpoch)
+		}
+	}
+}
+
 // DecodeCommand decodes an EncodeCommand encoding. Errors wrap ErrMalformed
 // or ErrUnknownCommand.
 func DecodeCommand(b []byte) (Command, error) {
@@ -284,6 +339,8 @@ func DecodeCommand(b []byte) (Command, error) {
 			ISR: r.i32s("isr"), LeaderEpoch: r.i32("leader epoch"), PartitionEpoch: r.i32("partition epoch")}
 	case TypeAllocateProducerIDs:
 		c = AllocateProducerIDs{NodeID: r.i32("node id"), BrokerEpoch: r.i64("broker epoch")}
+	case TypeAlterPartition:
+		c = AlterPartition{ProposerID: r.i32("proposer id"), ProposerEpoch: r.i64("proposer epoch"), Partitions: readAlterItems(r)}
 	default:
 		return nil, fmt.Errorf("%w: %v", ErrUnknownCommand, typ)
 	}
@@ -311,6 +368,36 @@ func readAssignments(r *reader) [][]int32 {
 		a[i] = r.i32s("replicas")
 	}
 	return a
+}
+
+// Smallest encodings of an AlterPartitionItem (an empty ISR) and an
+// ISRMember, for count's allocation bound.
+const (
+	minAlterItemBytes = 16 + 4 + 4 + 4 + 4
+	isrMemberBytes    = 4 + 8
+)
+
+func readAlterItems(r *reader) []AlterPartitionItem {
+	n := r.count(minAlterItemBytes, "alter partition items")
+	if n == 0 {
+		return nil
+	}
+	items := make([]AlterPartitionItem, n)
+	for i := range items {
+		it := &items[i]
+		it.TopicID, it.Partition = r.id("topic id"), r.i32("partition")
+		it.LeaderEpoch, it.PartitionEpoch = r.i32("leader epoch"), r.i32("partition epoch")
+		if m := r.count(isrMemberBytes, "isr members"); m > 0 {
+			it.ISR = make([]ISRMember, m)
+			for j := range it.ISR {
+				it.ISR[j] = ISRMember{ID: r.i32("isr member"), BrokerEpoch: r.i64("isr member epoch")}
+			}
+		}
+		if r.err != nil {
+			return nil
+		}
+	}
+	return items
 }
 
 func readConfigs(r *reader) map[string]string {

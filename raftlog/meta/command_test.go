@@ -2,6 +2,7 @@ package meta
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -22,6 +23,12 @@ func sampleCommands() []Command {
 		CreatePartitions{TopicID: tid(7), Assignments: [][]int32{{3, 1, 2}}},
 		ChangePartition{TopicID: tid(7), Partition: 1, Leader: -1, ISR: []int32{2}, LeaderEpoch: 4, PartitionEpoch: 9},
 		AllocateProducerIDs{NodeID: 1, BrokerEpoch: 5},
+		AlterPartition{ProposerID: 2, ProposerEpoch: 1 << 33, Partitions: []AlterPartitionItem{
+			{TopicID: tid(7), Partition: 1, LeaderEpoch: 4, PartitionEpoch: 9,
+				ISR: []ISRMember{{ID: 2, BrokerEpoch: NoBrokerEpoch}, {ID: 3, BrokerEpoch: 12}}},
+			{TopicID: tid(8), Partition: 0, LeaderEpoch: 0, PartitionEpoch: 1},
+		}},
+		AlterPartition{ProposerID: 1, ProposerEpoch: 5},
 	}
 }
 
@@ -65,6 +72,9 @@ func TestCommandEncodingDeterministic(t *testing.T) {
 }
 
 func TestDecodeCommandErrors(t *testing.T) {
+	// An AlterPartition item claiming 65536 ISR members and carrying none.
+	hugeISR := EncodeCommand(AlterPartition{ProposerID: 1, ProposerEpoch: 1, Partitions: []AlterPartitionItem{{TopicID: tid(1)}}})
+	binary.BigEndian.PutUint32(hugeISR[len(hugeISR)-4:], 1<<16)
 	cases := []struct {
 		name string
 		in   []byte
@@ -75,6 +85,8 @@ func TestDecodeCommandErrors(t *testing.T) {
 		{"bad type", []byte{1, 99}, ErrUnknownCommand},
 		{"huge count", []byte{1, byte(TypeCreatePartitions), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff}, ErrMalformed},
 		{"huge string", []byte{1, byte(TypeCreateTopic), 0x7f, 0xff, 0xff, 0xff}, ErrMalformed},
+		{"huge alter count", []byte{1, byte(TypeAlterPartition), 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff}, ErrMalformed},
+		{"huge isr count", hugeISR, ErrMalformed},
 		{"unsorted configs", EncodeCommand(CreateTopic{Name: "x", TopicID: tid(1), Partitions: [][]int32{{1}},
 			Configs: map[string]string{"a": "1", "b": "2"}})[:0], ErrMalformed},
 	}

@@ -9,6 +9,18 @@ type Delta struct {
 	Brokers     []BrokerChange    // ordered by NodeID
 	Partitions  []PartitionChange // ordered by TopicID bytes, then Partition
 	ProducerIDs *ProducerIDBlock  // set by AllocateProducerIDs
+	// Rejected lists the items of an AlterPartition that were not applied,
+	// in the command's item order, while the rest of the command was. They
+	// change nothing: a delta holding only rejections leaves the image as
+	// it was (Changed is false, Empty is not).
+	Rejected []PartitionRejection
+}
+
+// PartitionRejection is one AlterPartition item that Apply refused.
+type PartitionRejection struct {
+	TopicID   TopicID
+	Partition int32
+	Err       error // wraps one of the rejection sentinels
 }
 
 // BrokerChange is a registration's state before and after the command.
@@ -35,9 +47,15 @@ type ProducerIDBlock struct {
 	Count       int64
 }
 
-// Empty reports whether the delta changes nothing.
+// Changed reports whether the delta changes the image.
+func (d Delta) Changed() bool {
+	return len(d.Brokers) != 0 || len(d.Partitions) != 0 || d.ProducerIDs != nil
+}
+
+// Empty reports whether the delta has nothing to tell: it changes nothing
+// and rejects no item.
 func (d Delta) Empty() bool {
-	return len(d.Brokers) == 0 && len(d.Partitions) == 0 && d.ProducerIDs == nil
+	return !d.Changed() && len(d.Rejected) == 0
 }
 
 // LocalChangeKind says how a node must react to a partition change.

@@ -29,9 +29,37 @@
 //	    Fenced: applies only if both epochs equal the image's (ErrStaleEpoch).
 //	    The ISR is a subset of the replicas (stored in assignment order);
 //	    brokers joining it must be unfenced; the leader is -1 or an unfenced
-//	    ISR member.
+//	    ISR member. Only the controller proposes it (its elections and
+//	    controlled shutdown); brokers change ISRs with AlterPartition.
 //	AllocateProducerIDs{NodeID, BrokerEpoch}
 //	    Hands out the next ProducerIDBlockSize producer ids (Delta.ProducerIDs).
+//	AlterPartition{ProposerID, ProposerEpoch, Partitions: [{TopicID, Partition,
+//	        LeaderEpoch, PartitionEpoch, ISR: [{ID, BrokerEpoch}]}]}
+//	    A partition leader's batch of ISR changes (Kafka's KIP-497, with
+//	    KIP-903 broker epochs). Encoded as proposer i32 | proposer epoch i64 |
+//	    items u32 × (topic id [16] | partition i32 | leader epoch i32 |
+//	    partition epoch i32 | members u32 × (id i32 | broker epoch i64)).
+//	    The proposer must be registered with ProposerEpoch (ErrUnknownBroker,
+//	    ErrStaleBrokerEpoch) and unfenced (ErrFencedBroker), or the whole
+//	    command is rejected. Otherwise Apply returns nil and judges each
+//	    item on its own, in order; a refused item is listed in
+//	    Delta.Rejected with its reason and the others still apply:
+//	      - a partition already listed earlier in the command: ErrDuplicatePartition;
+//	      - the topic and partition must exist (ErrUnknownTopic, ErrUnknownPartition);
+//	      - both epochs must equal the image's (ErrStaleEpoch);
+//	      - the proposer must be the partition's leader (ErrNotPartitionLeader);
+//	      - the ISR must be non-empty, without duplicates, within the
+//	        replicas and hold the leader (ErrInvalidISR);
+//	      - a member not in the current ISR must be registered, unfenced and,
+//	        unless its BrokerEpoch is NoBrokerEpoch (-1), registered with that
+//	        epoch: one that restarted since the leader saw it is refused
+//	        (ErrIneligibleReplica). Members staying are not checked.
+//	    An accepted item sets the ISR (assignment order) and bumps only the
+//	    PartitionEpoch; one restating the current ISR changes nothing. The
+//	    leader never changes. Controlled shutdown (KIP-841) is the
+//	    controller's knowledge, not the image's: package controller drops
+//	    items adding a broker that is shutting down, or whose session ran
+//	    out, before proposing.
 //
 // # Epochs
 //
@@ -44,10 +72,15 @@
 //
 // Apply(img, index, cmd) is pure and deterministic: no clock, no randomness,
 // no output that depends on map iteration (multi-partition effects visit
-// topics in TopicID byte order and Delta lists are sorted). A rejected
+// topics in TopicID byte order; Delta lists are sorted, except Rejected,
+// which follows the command's items). A rejected
 // command returns the input image, an empty Delta and an error wrapping one
 // of the Err* rejections; every replica rejects it identically, so the
-// proposer learns the outcome by applying too. The image is copy-on-write:
+// proposer learns the outcome by applying too. AlterPartition is the one
+// command rejected item by item: its refused items are in Delta.Rejected,
+// and if nothing else happened the image is returned unchanged (same
+// pointer, same Index) with a Delta holding only Index and Rejected:
+// Delta.Changed is false, Delta.Empty is not, LocalChanges is empty. The image is copy-on-write:
 // Apply copies the maps and topics it touches and shares the rest, and
 // never modifies its input, so an Image may be read from any goroutine
 // while the raft loop applies the next command.

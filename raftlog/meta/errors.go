@@ -30,4 +30,8 @@ var (
 	ErrInvalidISR          = errors.New("meta: invalid ISR")
 	ErrIneligibleLeader    = errors.New("meta: ineligible leader")
 	ErrProducerIDExhausted = errors.New("meta: producer ids exhausted")
+	ErrFencedBroker        = errors.New("meta: broker is fenced")
+	ErrNotPartitionLeader  = errors.New("meta: proposer does not lead the partition")
+	ErrIneligibleReplica   = errors.New("meta: replica cannot join the ISR")
+	ErrDuplicatePartition  = errors.New("meta: partition listed twice in one command")
 )

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ var sentinels = []error{
 	ErrAlreadyApplied, ErrClusterIDMismatch, ErrDuplicateBroker, ErrUnknownBroker, ErrStaleBrokerEpoch, ErrInvalidBroker,
 	ErrInvalidTopicName, ErrInvalidTopicID, ErrTopicExists, ErrUnknownTopic, ErrInvalidAssignment, ErrInvalidConfig,
 	ErrUnknownPartition, ErrStaleEpoch, ErrInvalidISR, ErrIneligibleLeader, ErrProducerIDExhausted,
+	ErrFencedBroker, ErrNotPartitionLeader, ErrIneligibleReplica, ErrDuplicatePartition,
 }
 
 func errClass(err error) string {
@@ -88,7 +90,7 @@ func (g *gen) command(img *Image) Command {
 			as = [][]int32{top.Partitions[0].Replicas}
 		}
 		return CreatePartitions{TopicID: top.ID, Assignments: as}
-	case k < 95 && len(topics) > 0:
+	case k < 82 && len(topics) > 0:
 		top := topics[g.pick(len(topics))]
 		p := g.pick(len(top.Partitions))
 		cur := top.Partitions[p]
@@ -111,10 +113,73 @@ func (g *gen) command(img *Image) Command {
 			pe--
 		}
 		return ChangePartition{TopicID: top.ID, Partition: int32(p), Leader: leader, ISR: isr, LeaderEpoch: le, PartitionEpoch: pe}
+	case k < 95 && len(topics) > 0:
+		return g.alterPartition(img, brokers, topics)
 	default:
 		b := brokers[g.pick(len(brokers))]
 		return AllocateProducerIDs{NodeID: b.NodeID, BrokerEpoch: epochOf(b)}
 	}
+}
+
+// alterPartition proposes ISR changes as a partition leader would: mostly
+// for partitions it leads, with current epochs and members' broker epochs,
+// sometimes stale, foreign, repeated or naming a member's old epoch.
+func (g *gen) alterPartition(img *Image, brokers []Broker, topics []*Topic) AlterPartition {
+	b := brokers[g.pick(len(brokers))]
+	if top := topics[g.pick(len(topics))]; g.pick(5) > 0 {
+		if l, ok := img.Broker(top.Partitions[g.pick(len(top.Partitions))].Leader); ok {
+			b = l // usually a current leader
+		}
+	}
+	type tp struct {
+		id TopicID
+		p  int32
+		pt Partition
+	}
+	var led, all []tp
+	for _, top := range topics {
+		for p, pt := range top.Partitions {
+			all = append(all, tp{top.ID, int32(p), pt})
+			if pt.Leader == b.NodeID {
+				led = append(led, tp{top.ID, int32(p), pt})
+			}
+		}
+	}
+	cmd := AlterPartition{ProposerID: b.NodeID, ProposerEpoch: b.Epoch}
+	if g.pick(12) == 0 {
+		cmd.ProposerEpoch-- // stale
+	}
+	for range 1 + g.pick(4) {
+		var x tp
+		if len(led) > 0 && g.pick(5) > 0 {
+			x = led[g.pick(len(led))]
+		} else {
+			x = all[g.pick(len(all))]
+		}
+		it := AlterPartitionItem{TopicID: x.id, Partition: x.p, LeaderEpoch: x.pt.LeaderEpoch, PartitionEpoch: x.pt.PartitionEpoch}
+		switch g.pick(10) {
+		case 0:
+			it.PartitionEpoch--
+		case 1:
+			it.Partition += int32(len(x.pt.Replicas)) // may not exist
+		}
+		for _, r := range x.pt.Replicas {
+			if (r != b.NodeID && g.pick(3) == 0) || (r == b.NodeID && g.pick(15) == 0) {
+				continue // the leader itself rarely: an invalid ISR
+			}
+			m := ISRMember{ID: r, BrokerEpoch: NoBrokerEpoch}
+			if rb, ok := img.Broker(r); ok && g.pick(2) == 0 {
+				m.BrokerEpoch = rb.Epoch
+				if g.pick(8) == 0 {
+					m.BrokerEpoch-- // the member restarted since
+				}
+			}
+			it.ISR = append(it.ISR, m)
+		}
+		g.r.Shuffle(len(it.ISR), func(i, j int) { it.ISR[i], it.ISR[j] = it.ISR[j], it.ISR[i] })
+		cmd.Partitions = append(cmd.Partitions, it)
+	}
+	return cmd
 }
 
 // TestApplyDeterministic applies random command sequences on three
@@ -174,6 +239,9 @@ func runReplicas(t *testing.T, seed uint64, steps int) {
 			fail("unclassified error %v", ea)
 		}
 		outcomes[cmd.Type().String()+" "+errClass(ea)]++
+		for _, r := range da.Rejected {
+			outcomes["item "+errClass(r.Err)]++
+		}
 		if !reflect.DeepEqual(da, db) || !reflect.DeepEqual(da, dc) {
 			fail("deltas differ:\n%+v\n%+v\n%+v", da, db, dc)
 		}
@@ -183,7 +251,12 @@ func runReplicas(t *testing.T, seed uint64, steps int) {
 		}
 		checkInvariants(t, na)
 		checkDelta(t, fail, a, na, da)
-		if ea == nil && !da.Empty() {
+		if ap, ok := cmd.(AlterPartition); ok {
+			checkAlter(fail, ap, a, na, da, ea)
+		} else if len(da.Rejected) > 0 {
+			fail("%v rejected items: %v", cmd.Type(), da.Rejected)
+		}
+		if ea == nil && da.Changed() {
 			applied++
 		}
 		a, b, c = na, nb, nc
@@ -195,6 +268,47 @@ func runReplicas(t *testing.T, seed uint64, steps int) {
 	t.Logf("seed %d: %d topics, %d partitions, %d brokers; outcomes %v", seed, len(a.Topics()), parts, len(a.Brokers()), outcomes)
 	if applied < steps/4 {
 		t.Fatalf("seed %d: only %d of %d commands applied; generator too hostile", seed, applied, steps)
+	}
+}
+
+// checkAlter verifies what AlterPartition promises: leaders never move,
+// every item is either applied, a no-op or reported, and rejections alone
+// leave the image as it was.
+func checkAlter(fail func(string, ...any), c AlterPartition, old, cur *Image, d Delta, err error) {
+	if err != nil {
+		return
+	}
+	if !d.Changed() && cur != old {
+		fail("no change but a new image")
+	}
+	for _, pc := range d.Partitions {
+		if pc.Old == nil || pc.New == nil || pc.New.Leader != c.ProposerID || pc.Old.Leader != pc.New.Leader {
+			fail("AlterPartition changed %+v", pc)
+		}
+	}
+	for _, r := range d.Rejected {
+		if errClass(r.Err) == "ok" || strings.HasPrefix(errClass(r.Err), "unclassified") {
+			fail("rejection %v/%d: %v", r.TopicID, r.Partition, r.Err)
+		}
+	}
+	if n := len(d.Partitions) + len(d.Rejected); n > len(c.Partitions) {
+		fail("%d items gave %d changes and rejections", len(c.Partitions), n)
+	}
+	for _, it := range c.Partitions {
+		np, ok := cur.Partition(it.TopicID, it.Partition)
+		changed := slices.ContainsFunc(d.Partitions, func(pc PartitionChange) bool { return pc.TopicID == it.TopicID && pc.Partition == it.Partition })
+		refused := slices.ContainsFunc(d.Rejected, func(r PartitionRejection) bool { return r.TopicID == it.TopicID && r.Partition == it.Partition })
+		if changed || refused {
+			continue
+		}
+		// Neither applied nor refused: it must have restated the ISR.
+		same := ok && len(np.ISR) == len(it.ISR)
+		for _, m := range it.ISR {
+			same = same && slices.Contains(np.ISR, m.ID)
+		}
+		if !same {
+			fail("item %v/%d neither applied nor rejected", it.TopicID, it.Partition)
+		}
 	}
 }
 

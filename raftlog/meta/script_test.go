@@ -26,6 +26,9 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the scri
 //	delete <topic>
 //	addparts <topic> <replicas> ...
 //	change <topic>/<p> leader=L isr=1,2 [le=E] [pe=E]   (default: current epochs)
+//	alter <node> [epoch=E] <topic>/<p>:<isr>[:<le>.<pe>] ...
+//	      (one item per operand; a member is N or N@E for broker epoch E,
+//	      default unchecked; the item's epochs default to the current ones)
 func TestScripts(t *testing.T) {
 	scripts, err := filepath.Glob(filepath.Join("testdata", "*.script"))
 	if err != nil || len(scripts) == 0 {
@@ -89,9 +92,8 @@ func runScript(t *testing.T, path string) []byte {
 }
 
 func writeDelta(out *bytes.Buffer, img *Image, d Delta) {
-	if d.Empty() {
+	if !d.Changed() {
 		out.WriteString("  no change\n")
-		return
 	}
 	for _, bc := range d.Brokers {
 		b := bc.New
@@ -107,6 +109,13 @@ func writeDelta(out *bytes.Buffer, img *Image, d Delta) {
 	}
 	if b := d.ProducerIDs; b != nil {
 		fmt.Fprintf(out, "  producer ids: node %d [%d, %d)\n", b.NodeID, b.FirstID, b.FirstID+b.Count)
+	}
+	for _, r := range d.Rejected {
+		name := r.TopicID.String()
+		if top, ok := img.Topic(r.TopicID); ok {
+			name = top.Name
+		}
+		fmt.Fprintf(out, "  rejected %s/%d: %s\n", name, r.Partition, errClass(r.Err))
 	}
 	for _, br := range img.Brokers() {
 		for _, lc := range d.LocalChanges(br.NodeID) {
@@ -195,6 +204,33 @@ func parseScriptCommand(img *Image, text string) (cmd Command, err error) {
 		c := CreatePartitions{TopicID: topic(pos[0])}
 		for _, p := range pos[1:] {
 			c.Assignments = append(c.Assignments, list(p))
+		}
+		return c, nil
+	case "alter":
+		node := int32(num(pos[0]))
+		c := AlterPartition{ProposerID: node, ProposerEpoch: epoch(node)}
+		for _, op := range pos[1:] {
+			parts := strings.Split(op, ":")
+			if len(parts) < 2 || len(parts) > 3 {
+				return nil, fmt.Errorf("bad alter item %q in %q", op, text)
+			}
+			name, ps, _ := strings.Cut(parts[0], "/")
+			it := AlterPartitionItem{TopicID: topic(name), Partition: int32(num(ps))}
+			cur, _ := img.Partition(it.TopicID, it.Partition)
+			it.LeaderEpoch, it.PartitionEpoch = cur.LeaderEpoch, cur.PartitionEpoch
+			if len(parts) == 3 {
+				le, pe, _ := strings.Cut(parts[2], ".")
+				it.LeaderEpoch, it.PartitionEpoch = int32(num(le)), int32(num(pe))
+			}
+			for _, m := range strings.Split(parts[1], ",") {
+				id, e, hasEpoch := strings.Cut(m, "@")
+				mem := ISRMember{ID: int32(num(id)), BrokerEpoch: NoBrokerEpoch}
+				if hasEpoch {
+					mem.BrokerEpoch = num(e)
+				}
+				it.ISR = append(it.ISR, mem)
+			}
+			c.Partitions = append(c.Partitions, it)
 		}
 		return c, nil
 	case "change":

@@ -1,0 +1,27 @@
+// Package follower runs a broker's replica fetchers: the I/O shell of the follower side of
+// replication (the rules live in package replica).
+//
+// A Manager keeps one fetcher goroutine per source broker (the leader of the partitions fetched),
+// not one per partition. Each fetcher sends one Fetch (version FetchVersion) at a time over one
+// internal-link connection (purpose 'F', authenticated by the cluster secret, plaintext so the
+// leader can answer with sendfile) carrying every partition it follows from that leader: this
+// broker's replica id and broker epoch (ReplicaState), per partition the log end offset as fetch
+// offset, the epoch of the last batch (LastFetchedEpoch) and the leader epoch it follows
+// (CurrentLeaderEpoch, so a deposed leader answers FENCED_LEADER_EPOCH and a newer one
+// UNKNOWN_LEADER_EPOCH). The request long-polls (MaxWait, MinBytes 1), so an idle follower costs
+// one request per MaxWait per leader.
+//
+// Per partition of a response, in order: a diverging epoch truncates the log (Replica.Diverged);
+// records are appended verbatim (Replica.Append, never re-stamped); OFFSET_OUT_OF_RANGE restarts the
+// log at the leader's log start; other errors back that partition off for Backoff, or until the
+// metadata gives it a new assignment (Set). After the appends of one response, the fetcher waits for
+// all their fdatasyncs (durability=always) together, then reports the leader's HW and log start
+// (Replica.Fetched). A connection error closes the connection and redials after Backoff.
+//
+// Set moves a partition between fetchers when its leader changes; Remove stops it at once (a
+// response already in flight is applied only if the replica still follows the same epoch, which
+// the Replica checks under its own lock). A fetcher with no partitions left stops.
+//
+// Not yet: incremental fetch sessions (KIP-227) and a replication throttle (KIP-73); every
+// request lists every partition the fetcher follows.
+package follower
