@@ -104,7 +104,20 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 		}
 		return true
 	})
+	// The followers got their bytes from the leader's sendfile path, byte for byte.
+	var served, copied, received float64
+	for _, n := range c.running() {
+		served += counterValue(t, n, "sluice_replica_fetch_bytes_total", map[string]string{"path": pathSendfile})
+		copied += counterValue(t, n, "sluice_replica_fetch_bytes_total", map[string]string{"path": pathCopy})
+		received += counterValue(t, n, "sluice_replica_received_bytes_total", nil)
+	}
+	if served == 0 || served != received || copied != 0 {
+		t.Fatalf("replica bytes: %v served with sendfile, %v copied, %v received", served, copied, received)
+	}
 	want := logBytes(t, leader, "r", 0)
+	if 2*float64(len(want)) != received {
+		t.Fatalf("followers received %v bytes for a %d-byte log on each", received, len(want))
+	}
 	for _, n := range c.running() {
 		if got := logBytes(t, n, "r", 0); !bytes.Equal(got, want) {
 			t.Fatalf("node %d log differs from leader %d: %d vs %d bytes", n.cfg.NodeID, leader.cfg.NodeID, len(got), len(want))
@@ -134,9 +147,9 @@ func firstDiff(a, b []string) int {
 	return min(len(a), len(b))
 }
 
-// TestReplicationISRShrinkAndExpand: a killed follower leaves the ISR after the lag time, acks=all
-// with min.insync.replicas=3 is then refused before anything is appended, and the restarted follower
-// catches up and rejoins.
+// TestReplicationISRShrinkAndExpand: a killed follower leaves the ISR, acks=all with
+// min.insync.replicas=3 is then refused before anything is appended, and the follower, restarted with
+// its partition directory wiped, catches up and rejoins.
 func TestReplicationISRShrinkAndExpand(t *testing.T) {
 	c := startCluster3(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -175,6 +188,11 @@ func TestReplicationISRShrinkAndExpand(t *testing.T) {
 		t.Fatalf("a refused write was appended: log end %d -> %d", leo, got)
 	}
 
+	// The follower lost its partition data (a replaced data disk) but kept its metadata log: it
+	// rejoins with an empty log, catches up from the leader's log start, and only then joins the ISR.
+	if err := os.RemoveAll(filepath.Join(c.dirs[victim], "s-0")); err != nil {
+		t.Fatal(err)
+	}
 	c.start(victim)
 	c.eventually(30*time.Second, "the restarted follower to rejoin the ISR", func() bool {
 		st, _ := imagePartition(leader, "s", 0)
@@ -185,4 +203,8 @@ func TestReplicationISRShrinkAndExpand(t *testing.T) {
 	if !slices.Equal(got, []string{"a", "b", acked[0]}) {
 		t.Fatalf("read %v", got)
 	}
+	// The wiped replica holds the same bytes as the leader once it has fetched "c".
+	c.eventually(20*time.Second, "the wiped follower to hold the leader's log", func() bool {
+		return bytes.Equal(logBytes(t, c.node(victim), "s", 0), logBytes(t, leader, "s", 0))
+	})
 }

@@ -64,6 +64,8 @@ func brokerFlags(fs *flag.FlagSet, cfg *node.Config, lf *logFlags) {
 	fs.Int64Var(&cfg.MaxInFlightBytes, "max-inflight-bytes", cfg.MaxInFlightBytes, "bytes of read-ahead frames per connection")
 	fs.Int64Var(&cfg.MaxQueuedRequestBytes, "max-queued-request-bytes", cfg.MaxQueuedRequestBytes, "bytes of unanswered request frames across all connections")
 	v(&cfg.MaxNonProduceFrameBytes, "max-non-produce-frame-bytes", "largest frame of a request other than Produce")
+	v(&cfg.ReplicaFetchMaxBytes, "replica-fetch-max-bytes", "bytes a follower fetch asks per partition (replica.fetch.max.bytes)")
+	v(&cfg.ReplicaFetchResponseMaxBytes, "replica-fetch-response-max-bytes", "bytes a follower fetch asks per response (replica.fetch.response.max.bytes)")
 	fs.DurationVar(&cfg.WriteTimeout, "write-timeout", cfg.WriteTimeout, "limit for writing one response")
 	fs.BoolVar(&cfg.AutoCreateTopics, "auto-create-topics", cfg.AutoCreateTopics, "create unknown topics on Metadata and Produce")
 	v(&cfg.DefaultPartitions, "default-partitions", "partitions of auto-created topics")

@@ -69,4 +69,8 @@ func clusterFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.DurationVar(&cfg.RaftTickInterval, "raft-tick-interval", cfg.RaftTickInterval, "raft tick (elections take 10 ticks)")
 	fs.Uint64Var(&cfg.MetadataSnapshotEntries, "metadata-snapshot-entries", cfg.MetadataSnapshotEntries, "snapshot the metadata log every this many entries")
 	fs.DurationVar(&cfg.ControlledShutdownTimeout, "controlled-shutdown-timeout", cfg.ControlledShutdownTimeout, "limit for moving leadership away on SIGTERM")
+	fs.DurationVar(&cfg.ReplicaLagTime, "replica-lag-time", cfg.ReplicaLagTime, "a follower not caught up with its leader for this long leaves the ISR (replica.lag.time.max.ms)")
+	fs.DurationVar(&cfg.ReplicaFetchWait, "replica-fetch-wait", cfg.ReplicaFetchWait, "long-poll of follower fetches (replica.fetch.wait.max.ms)")
+	fs.DurationVar(&cfg.ReplicaFetchBackoff, "replica-fetch-backoff", cfg.ReplicaFetchBackoff, "wait after a failed follower fetch (replica.fetch.backoff.ms)")
+	fs.DurationVar(&cfg.HighWatermarkCheckpointInterval, "hw-checkpoint-interval", cfg.HighWatermarkCheckpointInterval, "how often partitions write their high watermark to disk")
 }
