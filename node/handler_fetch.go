@@ -17,6 +17,7 @@ type fetchTarget struct {
 	err       error
 	offset    int64
 	lastEpoch int32 // the follower's LastFetchedEpoch (v12+; -1 otherwise)
+	curEpoch  int32 // the fetch's CurrentLeaderEpoch (v9+; -1 otherwise)
 	maxBytes  int32
 	out       *wire.FetchPartition
 }
@@ -151,16 +152,15 @@ func (c *conn) resolveFetch(req wire.Request, m *kmsg.FetchRequest, resp *wire.F
 		for pi, rp := range rt.Partitions {
 			ft.Partitions[pi] = wire.NewFetchPartition(rp.Partition)
 			tg := fetchTarget{err: terr, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
-				lastEpoch: -1, out: &ft.Partitions[pi]}
+				lastEpoch: -1, curEpoch: -1, out: &ft.Partitions[pi]}
 			if req.Version >= 12 {
 				tg.lastEpoch = rp.LastFetchedEpoch
 			}
 			if terr == nil {
-				cur := int32(-1)
 				if req.Version >= 9 {
-					cur = rp.CurrentLeaderEpoch
+					tg.curEpoch = rp.CurrentLeaderEpoch
 				}
-				tg.p, tg.err = t.leaderFor(rp.Partition, cur)
+				tg.p, tg.err = t.leaderFor(rp.Partition, tg.curEpoch)
 			}
 			if tg.err != nil {
 				tg.p = nil
@@ -194,7 +194,7 @@ func (c *conn) readFetch(targets []fetchTarget, who fetcherID, maxBytes int32, v
 		upper := t.p.highWatermark()
 		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = upper, upper, t.p.log.LogStartOffset()
 		if who.replica >= 0 {
-			d, err := t.p.followerFetch(now, who.replica, who.brokerEpoch, t.offset, t.lastEpoch)
+			d, err := t.p.followerFetch(now, who.replica, who.brokerEpoch, t.offset, t.lastEpoch, t.curEpoch)
 			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = d.HighWatermark, d.HighWatermark, d.LogStart
 			if err != nil {
 				out.ErrorCode = codeFor(err)

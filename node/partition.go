@@ -82,6 +82,13 @@ func (p *partition) becomeLeader(now time.Time, ps meta.Partition) error {
 	if p.closed {
 		return ErrClosed
 	}
+	if p.cfg.log.Durability == segment.DurabilityAlways {
+		// A follower append may still wait for its fdatasync; the core must count only synced
+		// data toward the high watermark.
+		if err := p.log.Flush(); err != nil {
+			return err
+		}
+	}
 	leo := p.log.LogEndOffset()
 	if err := p.log.AssignEpoch(ps.LeaderEpoch, leo); err != nil {
 		return err

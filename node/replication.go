@@ -79,8 +79,10 @@ func (p *partition) cancelWait(id uint64) {
 	delete(p.waits, id)
 }
 
-// followerFetch applies a replica fetch on the leader and returns what to answer.
-func (p *partition) followerFetch(now time.Time, replicaID int32, brokerEpoch, offset int64, lastEpoch int32) (replica.FetchDecision, error) {
+// followerFetch applies a replica fetch on the leader and returns what to answer. It runs on every
+// pass of a long-polled fetch, so it re-checks the fetch's leader epoch (currentEpoch, -1: not sent)
+// against the core's each time: a fetch parked across a leadership change must not count.
+func (p *partition) followerFetch(now time.Time, replicaID int32, brokerEpoch, offset int64, lastEpoch, currentEpoch int32) (replica.FetchDecision, error) {
 	f := replica.FollowerFetch{Replica: replicaID, BrokerEpoch: brokerEpoch, FetchOffset: offset,
 		LastFetchedEpoch: lastEpoch, LogEnd: p.log.LogEndOffset()}
 	if lastEpoch >= 0 {
@@ -89,6 +91,13 @@ func (p *partition) followerFetch(now time.Time, replicaID int32, brokerEpoch, o
 	}
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
+	if role, md := p.core.Role(); role != replica.RoleLeader {
+		return replica.FetchDecision{}, fmt.Errorf("%w: %s-%d", ErrNotLeader, p.topic, p.index)
+	} else if err := checkLeaderEpoch(currentEpoch, md.LeaderEpoch); err != nil {
+		return replica.FetchDecision{}, err
+	}
+	// Retention moves the log start under the core; tell it before it answers.
+	p.core.LogStartAdvanced(p.log.LogStartOffset())
 	d, r, err := p.core.OnFollowerFetch(now, f)
 	p.applyReadyLocked(r)
 	return d, err
@@ -231,8 +240,11 @@ func (p *partition) Append(leaderEpoch int32, records []byte) (func() error, err
 			return err
 		}
 		p.rmu.Lock()
+		defer p.rmu.Unlock()
+		if err := p.coreFollowsLocked(leaderEpoch); err != nil {
+			return err // a newer role (or fetcher) owns the core's offsets now
+		}
 		p.core.Appended(end)
-		p.rmu.Unlock()
 		return nil
 	}, nil
 }
@@ -249,9 +261,19 @@ func (p *partition) Fetched(leaderEpoch int32, leaderHW, leaderLogStart int64) e
 		}
 	}
 	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	if err := p.coreFollowsLocked(leaderEpoch); err != nil {
+		return err
+	}
 	p.core.LogStartAdvanced(p.log.LogStartOffset())
-	r := p.core.FollowerFetched(leaderHW, leaderLogStart)
-	p.applyReadyLocked(r)
-	p.rmu.Unlock()
+	p.applyReadyLocked(p.core.FollowerFetched(leaderHW, leaderLogStart))
+	return nil
+}
+
+// coreFollowsLocked checks, under rmu, that the core still follows in leaderEpoch.
+func (p *partition) coreFollowsLocked(leaderEpoch int32) error {
+	if role, md := p.core.Role(); role != replica.RoleFollower || md.LeaderEpoch != leaderEpoch {
+		return fmt.Errorf("%w: %s-%d", follower.ErrStale, p.topic, p.index)
+	}
 	return nil
 }

@@ -374,6 +374,11 @@ func (c *Core) OnFollowerFetch(now time.Time, f FollowerFetch) (FetchDecision, R
 	d := FetchDecision{Upper: end, HighWatermark: c.hw, LogStart: c.logStart}
 	if f.LastFetchedEpoch >= 0 {
 		e := f.LocalEnd
+		if e.Epoch < 0 {
+			// The leader knows no epoch at or below the follower's: nothing the follower holds is
+			// known to the leader, so it restarts from the leader's log start.
+			return d, Ready{}, fmt.Errorf("%w: leader knows no epoch <= %d", ErrOffsetOutOfRange, f.LastFetchedEpoch)
+		}
 		if e.Epoch < f.LastFetchedEpoch || e.EndOffset < f.FetchOffset {
 			d.Diverging = &EpochEnd{Epoch: e.Epoch, EndOffset: e.EndOffset}
 			return d, Ready{}, nil
@@ -486,6 +491,9 @@ func (c *Core) advance() Ready {
 // after its records (if any) were appended and the LEO reported with Appended. The follower's HW
 // becomes min(leader's HW, own LEO).
 func (c *Core) FollowerFetched(leaderHW, leaderLogStart int64) Ready {
+	if c.role != RoleFollower {
+		return Ready{}
+	}
 	if leaderLogStart > c.logStart {
 		c.logStart = min(leaderLogStart, c.leo)
 	}
