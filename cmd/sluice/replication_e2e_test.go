@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -302,4 +305,217 @@ func TestReplicationFrozenFollower(t *testing.T) {
 	acked, failed := sp.acked, sp.failed
 	sp.mu.Unlock()
 	checkHistory(t, acked, failed, readAll(t, d, "frozen", len(acked)+len(failed)))
+}
+
+// containsPrefix returns the values that start with prefix.
+func containsPrefix(values []string, prefix string) []string {
+	var out []string
+	for _, v := range values {
+		if strings.HasPrefix(v, prefix) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// TestReplicationDivergence: a leader whose followers are frozen takes acks=1 writes they never
+// fetch (an unreplicated tail); it is then frozen itself, a follower becomes leader in a new epoch
+// and takes acks=all writes; when the old leader wakes it finds the divergence through the fetch's
+// diverging epoch, truncates its tail, and ends with the new leader's exact bytes.
+func TestReplicationDivergence(t *testing.T) {
+	d := startDev(t, 3)
+	cl := d.client(t)
+	createTopic(t, cl, "div", 1, 3)
+	var p partView
+	waitFor(t, 30*time.Second, "a full ISR", func() (bool, string) {
+		var ok bool
+		p, ok = partitionLeader(d, "div")
+		return ok && len(p.ISR) == 3, fmt.Sprintf("%+v", p)
+	})
+	old := d.node(p.Leader)
+	var followers []int32
+	for _, r := range p.Replicas {
+		if r != p.Leader {
+			followers = append(followers, r)
+		}
+	}
+	// Committed history first.
+	ctx := context.Background()
+	for i := range 20 {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "div", Value: []byte(fmt.Sprintf("committed-%02d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A client that talks to the old leader only, warmed up before the freeze.
+	lc, err := kgo.NewClient(kgo.SeedBrokers(old.ClientPlain), kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.DisableIdempotentWrite(), kgo.RecordRetries(0), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.Close()
+	if err := lc.ProduceSync(ctx, &kgo.Record{Topic: "div", Value: []byte("committed-warm")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range followers {
+		if err := syscall.Kill(d.node(f).PID, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		pid := d.node(f).PID
+		t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	}
+	tail := 0
+	for i := range 5 {
+		tctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := lc.ProduceSync(tctx, &kgo.Record{Topic: "div", Value: []byte(fmt.Sprintf("tail-%d", i))}).FirstErr()
+		cancel()
+		if err == nil {
+			tail++
+		}
+	}
+	if tail == 0 {
+		t.Fatal("the old leader acknowledged no acks=1 write while its followers were frozen (its lease ran out at once?)")
+	}
+	if err := syscall.Kill(old.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(old.PID, syscall.SIGCONT) })
+	for _, f := range followers {
+		if err := syscall.Kill(d.node(f).PID, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("leader %d took %d unreplicated acks=1 writes, then froze; followers %v resumed", p.Leader, tail, followers)
+	nc := d.client(t, followers...)
+	var np partView
+	waitFor(t, 60*time.Second, "a new leader among the followers", func() (bool, string) {
+		for _, f := range followers {
+			v, err := metadataFrom(ctx, d.node(f).ClientPlain, "div")
+			if err == nil && len(v.Partitions) == 1 && containsID(followers, v.Partitions[0].Leader) &&
+				v.Partitions[0].LeaderEpoch > p.LeaderEpoch {
+				np = v.Partitions[0]
+				return true, ""
+			}
+		}
+		return false, "no new leader yet"
+	})
+	for i := range 10 {
+		if err := nc.ProduceSync(ctx, &kgo.Record{Topic: "div", Value: []byte(fmt.Sprintf("new-%02d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Kill(old.PID, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the old leader back in the ISR", func() (bool, string) {
+		q, ok := partitionLeader(d, "div")
+		return ok && len(q.ISR) == 3, fmt.Sprintf("%+v", q)
+	})
+	waitFor(t, 30*time.Second, "the old leader's log equal to the new leader's", func() (bool, string) {
+		a, b := segmentBytes(t, old.DataDir, "div"), segmentBytes(t, d.node(np.Leader).DataDir, "div")
+		return bytes.Equal(a, b), fmt.Sprintf("%d vs %d bytes", len(a), len(b))
+	})
+	// A follower may have had the first tail write in its socket (a parked fetch the leader answered
+	// before the freeze took effect) and appended it on waking: such a write survives on the new
+	// leader, as in Kafka. The rest of the tail existed only on the old leader and must be gone.
+	read := readAll(t, d, "div", 31)
+	survivors := containsPrefix(read, "tail-")
+	if len(survivors) >= tail {
+		t.Fatalf("no unreplicated write was truncated: %d of %d tail writes read", len(survivors), tail)
+	}
+	committed, fresh := containsPrefix(read, "committed-"), containsPrefix(read, "new-")
+	if len(committed) != 21 || len(fresh) != 10 || len(read) != 31+len(survivors) {
+		t.Fatalf("read %d records: %d committed, %d new, %d tail; want 21, 10 and what the new leader kept: %v",
+			len(read), len(committed), len(fresh), len(survivors), read)
+	}
+	t.Logf("%d of %d unreplicated writes truncated on the old leader", tail-len(survivors), tail)
+	// ... and it found the cut through the fetch's diverging epoch, not by starting over.
+	logb, err := os.ReadFile(old.LogFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, line := range strings.Split(string(logb), "\n") {
+		if strings.Contains(line, `msg="follower truncated"`) && strings.Contains(line, `reason="diverging epoch"`) {
+			found = true
+		}
+		if strings.Contains(line, "follower log restarted at the leader's log start") {
+			t.Fatalf("the old leader restarted its log instead of truncating at the divergence: %s", line)
+		}
+	}
+	if !found {
+		t.Fatal("the old leader's log has no truncation by diverging epoch")
+	}
+}
+
+// TestReplicationMinInsync3: with min.insync.replicas=3 and a follower stopped, once the ISR has
+// shrunk acks=all is refused with NOT_ENOUGH_REPLICAS and nothing is appended; after the follower
+// is back and caught up, writes succeed again.
+func TestReplicationMinInsync3(t *testing.T) {
+	d := startDev(t, 3)
+	cl := d.client(t)
+	ctx := context.Background()
+	three := "3"
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &three}, "mis3")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	var p partView
+	waitFor(t, 30*time.Second, "a full ISR", func() (bool, string) {
+		var ok bool
+		p, ok = partitionLeader(d, "mis3")
+		return ok && len(p.ISR) == 3, fmt.Sprintf("%+v", p)
+	})
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "mis3", Value: []byte("before")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var victim int32
+	for _, r := range p.Replicas {
+		if r != p.Leader {
+			victim = r
+		}
+	}
+	pid := d.node(victim).PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	waitFor(t, 60*time.Second, "the ISR to shrink", func() (bool, string) {
+		q, ok := partitionLeader(d, "mis3")
+		return ok && len(q.ISR) == 2, fmt.Sprintf("%+v", q)
+	})
+	leo := func() int64 {
+		for _, lp := range replicationOf(ctx, d.node(p.Leader).HTTP) {
+			if lp.Topic == "mis3" {
+				return lp.LogEndOffset
+			}
+		}
+		return -1
+	}
+	before := leo()
+	strict, err := kgo.NewClient(kgo.SeedBrokers(d.node(p.Leader).ClientPlain), kgo.DisableIdempotentWrite(),
+		kgo.RecordRetries(0), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer strict.Close()
+	perr := strict.ProduceSync(ctx, &kgo.Record{Topic: "mis3", Value: []byte("refused")}).FirstErr()
+	if !errors.Is(perr, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all with ISR 2 < 3: %v, want NOT_ENOUGH_REPLICAS", perr)
+	}
+	if after := leo(); after != before {
+		t.Fatalf("a refused write was appended: leader log end %d -> %d", before, after)
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the follower back in the ISR", func() (bool, string) {
+		q, ok := partitionLeader(d, "mis3")
+		return ok && len(q.ISR) == 3, fmt.Sprintf("%+v", q)
+	})
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "mis3", Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("acks=all with the ISR whole again: %v", err)
+	}
+	if got := readAll(t, d, "mis3", 2); len(got) != 2 || got[0] != "before" || got[1] != "after" {
+		t.Fatalf("read %v, want [before after]", got)
+	}
 }
