@@ -256,8 +256,10 @@ func (f *fetcher) run(ctx context.Context) {
 		stopConn func() bool
 		corr     int32
 		rbuf     []byte
+		sess     session
 	)
 	closeConn := func() {
+		sess.reset() // the session lives on the connection
 		if conn != nil {
 			stopConn()
 			conn.Close()
@@ -268,7 +270,7 @@ func (f *fetcher) run(ctx context.Context) {
 	defer closeConn()
 	lg := f.cfg.Logger.With("leader", f.leader)
 	for ctx.Err() == nil {
-		req, sent := f.buildRequest(time.Now())
+		req, sent := f.buildRequest(time.Now(), &sess)
 		if len(sent) == 0 {
 			// Nothing to fetch (all removed or backing off): wait for work.
 			if !f.sleep(ctx, f.cfg.Backoff) {
@@ -307,11 +309,20 @@ func (f *fetcher) run(ctx context.Context) {
 			continue
 		}
 		if resp.ErrorCode != 0 {
+			sess.reset() // FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, or worse: start over
 			f.setErr(fmt.Errorf("fetch error %s", wire.CodeName(resp.ErrorCode)))
 			if !f.sleep(ctx, f.cfg.Backoff) {
 				return
 			}
 			continue
+		}
+		if sess.id == 0 {
+			sess.id = resp.SessionID // 0: the leader keeps no session; every request stays full
+			if sess.id == 0 {
+				sess.sent = nil
+			}
+		} else {
+			sess.epoch++
 		}
 		f.apply(lg, sent, resp)
 	}
@@ -345,14 +356,34 @@ func (f *fetcher) setConnected(v bool) {
 	f.mu.Unlock()
 }
 
+// session is the fetcher's incremental fetch session (KIP-227) with its leader, owned by the run
+// goroutine. id 0: none yet (the next request is full and asks for one).
+type session struct {
+	id    int32
+	epoch int32
+	sent  map[Key]sentPos // what the leader holds for each partition of the session
+}
+
+// sentPos is a partition's fetch position as last sent.
+type sentPos struct {
+	offset      int64
+	lastEpoch   int32
+	leaderEpoch int32
+}
+
+func (s *session) reset() { *s = session{} }
+
 // sentPart is a partition in a request, with the assignment it was sent under.
 type sentPart struct {
 	k Key
 	a Assignment
 }
 
-// buildRequest builds a Fetch for every partition that is not backing off.
-func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sentPart) {
+// buildRequest builds the next Fetch. Without a session it lists every partition that is not
+// backing off and asks for a session (epoch 0); within one it lists only partitions that are new or
+// whose position changed, and forgets those removed or backing off. sent holds every partition the
+// leader will answer for, whether listed or not.
+func (f *fetcher) buildRequest(now time.Time, sess *session) (*kmsg.FetchRequest, []sentPart) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	req := kmsg.NewPtrFetchRequest()
@@ -364,7 +395,13 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sentPart) {
 	req.MinBytes = 1
 	req.MaxBytes = f.cfg.MaxBytes
 	req.IsolationLevel = 0
-	req.SessionEpoch = -1 // sessionless
+	full := sess.id == 0
+	if full {
+		req.SessionID, req.SessionEpoch = 0, 0
+		sess.sent = map[Key]sentPos{}
+	} else {
+		req.SessionID, req.SessionEpoch = sess.id, sess.epoch+1
+	}
 	byTopic := map[[16]byte]int{}
 	var sent []sentPart
 	for k, ps := range f.parts {
@@ -372,6 +409,12 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sentPart) {
 			continue
 		}
 		off, lastEpoch := ps.a.Replica.FetchPosition()
+		sent = append(sent, sentPart{k: k, a: ps.a})
+		pos := sentPos{offset: off, lastEpoch: lastEpoch, leaderEpoch: ps.a.LeaderEpoch}
+		if old, ok := sess.sent[k]; ok && old == pos {
+			continue // the leader has it
+		}
+		sess.sent[k] = pos
 		ti, ok := byTopic[k.TopicID]
 		if !ok {
 			t := kmsg.NewFetchRequestTopic()
@@ -389,7 +432,23 @@ func (f *fetcher) buildRequest(now time.Time) (*kmsg.FetchRequest, []sentPart) {
 		p.LogStartOffset = -1
 		p.PartitionMaxBytes = f.cfg.PartitionMaxBytes
 		req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, p)
-		sent = append(sent, sentPart{k: k, a: ps.a})
+	}
+	// Forget what the leader holds but this request does not stand for.
+	forgot := map[[16]byte]int{}
+	for k := range sess.sent {
+		if ps := f.parts[k]; ps != nil && !now.Before(ps.retryAfter) {
+			continue
+		}
+		delete(sess.sent, k)
+		fi, ok := forgot[k.TopicID]
+		if !ok {
+			ft := kmsg.NewFetchRequestForgottenTopic()
+			ft.TopicID = k.TopicID
+			req.ForgottenTopics = append(req.ForgottenTopics, ft)
+			fi = len(req.ForgottenTopics) - 1
+			forgot[k.TopicID] = fi
+		}
+		req.ForgottenTopics[fi].Partitions = append(req.ForgottenTopics[fi].Partitions, k.Partition)
 	}
 	return req, sent
 }

@@ -44,6 +44,9 @@ type conn struct {
 	// replica is the broker the internal link authenticated, on a replica-fetch connection; -1 on
 	// client listeners.
 	replica int32
+	// session is the replica fetcher's incremental fetch session (handler-owned; fetch_session.go).
+	session       *fetchSession
+	nextSessionID int32
 
 	// Handler-owned scratch, reused across requests.
 	wbuf        []byte // response encoding buffer

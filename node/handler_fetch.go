@@ -42,7 +42,21 @@ func replicaOf(version int16, m *kmsg.FetchRequest) fetcherID {
 // frame is sized, and written with sendfile on the plaintext listener or copied on TLS.
 func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string) {
 	resp := &wire.FetchResponse{Version: req.Version, CorrelationID: req.CorrelationID}
-	if m.SessionID != 0 && m.SessionEpoch > 0 {
+	inSession, incremental := false, false
+	if c.replica >= 0 && m.SessionEpoch >= 0 {
+		// A follower's session on the internal link (fetch_session.go): m becomes the full request
+		// the session stands for.
+		full, code := c.sessionRequest(m)
+		if code != wire.CodeNone {
+			resp.ErrorCode = code
+			c.countErr(req.Key, code)
+			return c.writeFetch(resp, nil, 0)
+		}
+		inSession, incremental, m = true, m.SessionEpoch > 0, full
+	} else if c.replica >= 0 {
+		c.session = nil // sessionless, or the follower closed its session (FINAL epoch)
+	}
+	if !inSession && m.SessionID != 0 && m.SessionEpoch > 0 {
 		// An incremental fetch in a session this broker never created (KAFKA-WIRE.md §2).
 		resp.ErrorCode = wire.CodeFetchSessionIDNotFound
 		c.countErr(req.Key, resp.ErrorCode)
@@ -113,6 +127,9 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 		if t.out.ErrorCode != wire.CodeNone {
 			c.countErr(req.Key, t.out.ErrorCode)
 		}
+	}
+	if inSession {
+		c.trimSessionResponse(resp, incremental)
 	}
 	return c.writeFetch(resp, views, total)
 }
@@ -209,8 +226,8 @@ func (c *conn) readFetch(targets []fetchTarget, who fetcherID, maxBytes int32, v
 			upper = d.Upper
 		}
 		limit := min(int64(max(t.maxBytes, 0)), remaining)
-		if total > 0 && limit <= 0 {
-			continue
+		if (total > 0 && limit <= 0) || (t.offset == upper && t.offset >= t.p.log.LogStartOffset()) {
+			continue // over the limits, or nothing to read yet (an idle partition costs no View)
 		}
 		v, err := t.p.log.Read(t.offset, int(limit), upper)
 		if err != nil {

@@ -170,7 +170,7 @@ func printReplication(w io.Writer, led []node.LedPartition) {
 		}
 	}
 	fmt.Fprintf(w, "replication: %d partitions reported by their leaders, %d with a lagging or out-of-sync follower\n", len(led), lagging)
-	if len(led) == 0 {
+	if len(led) == 0 || (len(led) > 20 && lagging == 0) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
