@@ -22,6 +22,10 @@
 // response already in flight is applied only if the replica still follows the same epoch, which
 // the Replica checks under its own lock). A fetcher with no partitions left stops.
 //
-// Not yet: incremental fetch sessions (KIP-227) and a replication throttle (KIP-73); every
-// request lists every partition the fetcher follows.
+// Each fetcher keeps an incremental fetch session (KIP-227) with its leader, on its connection: the
+// first request lists every partition and asks for a session; later ones list only partitions that
+// are new or whose position (fetch offset, last fetched epoch, leader epoch) changed, and forget the
+// ones removed or backing off; the leader answers only partitions with records, errors, a diverging
+// epoch or a new high watermark or log start. An error answer or a new connection starts over with
+// a full request. Not yet: a replication throttle (KIP-73).
 package follower
