@@ -118,6 +118,15 @@ func (c *Client) Heartbeat(ctx context.Context, hb Heartbeat) (HeartbeatReply, e
 	return resp.heartbeat, nil
 }
 
+// ReplicasOffline reports replicas of this broker whose logs failed (a disk
+// error): the controller moves their leadership away and takes them out of
+// ISRs, and keeps them from leading until the broker registers again. It
+// returns once the moves are committed.
+func (c *Client) ReplicasOffline(ctx context.Context, nodeID int32, brokerEpoch int64, parts []PartitionRef) error {
+	_, err := c.call(ctx, &request{kind: kindReplicasOffline, nodeID: nodeID, epoch: brokerEpoch, offline: parts})
+	return err
+}
+
 // ControlledShutdown asks the controller to move leadership away from this
 // broker; it returns once the moves are committed.
 func (c *Client) ControlledShutdown(ctx context.Context, nodeID int32, brokerEpoch int64) error {

@@ -58,6 +58,9 @@ type session struct {
 	leaseEnd time.Time // the end of the last lease granted: no fencing before it
 	shutdown bool      // controlled shutdown in progress
 	unfence  bool      // caught up and asked to be unfenced
+	// offline are this registration's replicas whose logs failed: they may not lead or rejoin an
+	// ISR until the broker registers again (a new session).
+	offline map[PartitionRef]bool
 }
 
 // expired reports whether the session has run out: its expiry (which gossip's dead verdict may
@@ -193,6 +196,64 @@ func (c *Core) ControlledShutdown(now time.Time, img *meta.Image, nodeID int32, 
 	return c.moveAway(now, img, nodeID), nil
 }
 
+// ReplicasOffline handles a broker's report that some of its replicas' logs failed (a disk error).
+// Those replicas leave their ISRs and lose leadership to another live ISR member, as in a
+// controlled shutdown of those partitions alone; a partition whose ISR holds only the failed replica
+// loses its leader and stays offline (the ISR keeps it, so the partition remembers who holds its
+// data). They are not elected again, nor let back into an ISR, until the broker registers again.
+// Once the returned commands are committed, calling it again returns none.
+func (c *Core) ReplicasOffline(now time.Time, img *meta.Image, nodeID int32, brokerEpoch int64, parts []PartitionRef) ([]meta.Command, error) {
+	b, ok := img.Broker(nodeID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %d", ErrUnknownBroker, nodeID)
+	}
+	if b.Epoch != brokerEpoch {
+		return nil, fmt.Errorf("%w: broker %d epoch %d, registered %d", ErrStaleBrokerEpoch, nodeID, brokerEpoch, b.Epoch)
+	}
+	s := c.session(now, b)
+	if s.offline == nil {
+		s.offline = map[PartitionRef]bool{}
+	}
+	var cmds []meta.Command
+	for _, ref := range parts {
+		s.offline[ref] = true
+		part, ok := img.Partition(ref.TopicID, ref.Partition)
+		if !ok || !slices.Contains(part.ISR, nodeID) {
+			continue
+		}
+		isr := slices.DeleteFunc(slices.Clone(part.ISR), func(r int32) bool { return r == nodeID })
+		leader := part.Leader
+		if leader == nodeID {
+			leader = c.firstEligible(now, img, ref, part.Replicas, isr)
+		}
+		if len(isr) == 0 {
+			if part.Leader != nodeID {
+				continue
+			}
+			isr = part.ISR // the last member stays: the partition goes offline
+		}
+		cmds = append(cmds, changePartition(ref.TopicID, ref.Partition, part, leader, isr))
+	}
+	return cmds, nil
+}
+
+// offline reports whether broker id's replica of ref failed in its current registration.
+func (c *Core) offline(id int32, ref PartitionRef) bool {
+	s := c.sessions[id]
+	return s != nil && s.offline[ref]
+}
+
+// firstEligible returns the first replica of a partition, in assignment order, that is in set, live
+// and not reported offline there; NoLeader if none is.
+func (c *Core) firstEligible(now time.Time, img *meta.Image, ref PartitionRef, replicas, set []int32) int32 {
+	for _, r := range replicas {
+		if slices.Contains(set, r) && c.live(now, img, r) && !c.offline(r, ref) {
+			return r
+		}
+	}
+	return meta.NoLeader
+}
+
 // live reports whether broker id may be chosen to lead: registered,
 // unfenced, its session running and not shutting down. Gossip's dead verdict
 // ends the session for this purpose at once, though fencing waits for the
@@ -248,6 +309,8 @@ func (c *Core) refuseJoin(now time.Time, img *meta.Image, it meta.AlterPartition
 			return fmt.Errorf("%w: %v/%d: controller: broker %d is in controlled shutdown", meta.ErrIneligibleReplica, it.TopicID, it.Partition, m.ID)
 		case !now.Before(s.expires):
 			return fmt.Errorf("%w: %v/%d: controller: broker %d has no live session", meta.ErrIneligibleReplica, it.TopicID, it.Partition, m.ID)
+		case s.offline[PartitionRef{it.TopicID, it.Partition}]:
+			return fmt.Errorf("%w: %v/%d: controller: broker %d reported this replica offline", meta.ErrIneligibleReplica, it.TopicID, it.Partition, m.ID)
 		}
 	}
 	return nil
@@ -266,7 +329,7 @@ func (c *Core) moveAway(now time.Time, img *meta.Image, node int32) []meta.Comma
 			isr := slices.DeleteFunc(slices.Clone(part.ISR), func(r int32) bool { return r == node })
 			leader := part.Leader
 			if leader == node {
-				leader = c.firstLive(now, img, part.Replicas, isr)
+				leader = c.firstEligible(now, img, PartitionRef{t.ID, int32(p)}, part.Replicas, isr)
 				if leader == meta.NoLeader {
 					continue // nobody to hand over to: keep it until fenced
 				}
@@ -277,16 +340,6 @@ func (c *Core) moveAway(now time.Time, img *meta.Image, node int32) []meta.Comma
 	return cmds
 }
 
-// firstLive returns the first replica, in assignment order, that is in set
-// and live; NoLeader if none is.
-func (c *Core) firstLive(now time.Time, img *meta.Image, replicas, set []int32) int32 {
-	for _, r := range replicas {
-		if slices.Contains(set, r) && c.live(now, img, r) {
-			return r
-		}
-	}
-	return meta.NoLeader
-}
 
 func changePartition(id meta.TopicID, p int32, cur meta.Partition, leader int32, isr []int32) meta.ChangePartition {
 	return meta.ChangePartition{TopicID: id, Partition: p, Leader: leader, ISR: isr,
@@ -344,7 +397,8 @@ func (c *Core) Tick(now time.Time, img *meta.Image) []meta.Command {
 			if part.Leader != meta.NoLeader {
 				continue
 			}
-			if l := c.firstLive(now, work, part.Replicas, part.ISR); l != meta.NoLeader {
+			ref := PartitionRef{t.ID, int32(p)}
+			if l := c.firstEligible(now, work, ref, part.Replicas, part.ISR); l != meta.NoLeader {
 				emit(changePartition(t.ID, int32(p), part, l, part.ISR))
 				continue
 			}
@@ -352,7 +406,7 @@ func (c *Core) Tick(now time.Time, img *meta.Image) []meta.Command {
 				c.log.Debug("partition offline: no live ISR member", "topic", t.Name, "partition", p, "isr", part.ISR)
 				continue
 			}
-			if l := c.firstLive(now, work, part.Replicas, part.Replicas); l != meta.NoLeader {
+			if l := c.firstEligible(now, work, ref, part.Replicas, part.Replicas); l != meta.NoLeader {
 				c.log.Warn("unclean leader election", "topic", t.Name, "partition", p, "leader", l, "old_isr", part.ISR)
 				emit(changePartition(t.ID, int32(p), part, l, []int32{l}))
 			}
@@ -366,7 +420,8 @@ func (c *Core) Tick(now time.Time, img *meta.Image) []meta.Command {
 					continue
 				}
 				pref := part.Replicas[0]
-				if part.Leader == pref || !slices.Contains(part.ISR, pref) || !c.live(now, work, pref) {
+				if part.Leader == pref || !slices.Contains(part.ISR, pref) || !c.live(now, work, pref) ||
+					c.offline(pref, PartitionRef{t.ID, int32(p)}) {
 					continue
 				}
 				c.log.Info("moving leadership to the preferred replica", "topic", t.Name, "partition", p, "from", part.Leader, "to", pref)

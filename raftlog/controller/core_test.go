@@ -526,3 +526,50 @@ func TestCoreFilterAlterPartition(t *testing.T) {
 		t.Fatalf("after expiry kept %v, dropped %v", out.Partitions, dropped)
 	}
 }
+
+// A broker reports a replica offline (its log failed): the replica leaves the ISR and leadership,
+// is not elected or let back into the ISR while the registration lasts, and a partition whose only
+// ISR member failed goes offline instead of keeping a leader that cannot serve.
+func TestCoreReplicasOffline(t *testing.T) {
+	img := apply(t, brokers(t, 3),
+		topic(1, nil, []int32{1, 2, 3}, []int32{2, 1, 3}),
+		topic(2, nil, []int32{1}))
+	c := newCore(func(cfg *Config) { cfg.PreferredLeaderInterval = time.Millisecond })
+	c.BecameLeader(t0, img)
+	now := t0.Add(time.Second)
+	if _, err := c.ReplicasOffline(now, img, 1, epoch(img, 1)-1, nil); !errors.Is(err, ErrStaleBrokerEpoch) {
+		t.Fatalf("stale epoch: %v", err)
+	}
+	refs := []PartitionRef{{topicID(1), 0}, {topicID(1), 1}, {topicID(2), 0}}
+	cmds, err := c.ReplicasOffline(now, img, 1, epoch(img, 1), refs)
+	if err != nil || len(cmds) != 3 {
+		t.Fatalf("ReplicasOffline = %v, %v; want three ChangePartitions", cmds, err)
+	}
+	img = apply(t, img, cmds...)
+	if got := part(t, img, 1, 0); got.Leader != 2 || !slices.Equal(got.ISR, []int32{2, 3}) {
+		t.Fatalf("led partition: %+v, want leader 2 ISR [2 3]", got)
+	}
+	if got := part(t, img, 1, 1); got.Leader != 2 || !slices.Equal(got.ISR, []int32{2, 3}) {
+		t.Fatalf("followed partition: %+v, want leader 2 ISR [2 3]", got)
+	}
+	if got := part(t, img, 2, 0); got.Leader != meta.NoLeader || !slices.Equal(got.ISR, []int32{1}) {
+		t.Fatalf("sole replica: %+v, want no leader and ISR [1]", got)
+	}
+	// Neither Tick's election nor the preferred-leader pass picks the failed replica.
+	for _, cmd := range c.Tick(now.Add(time.Second), img) {
+		if cp, ok := cmd.(meta.ChangePartition); ok && cp.Leader == 1 {
+			t.Fatalf("tick elects the offline replica: %+v", cp)
+		}
+	}
+	// A leader may not add it back to the ISR.
+	cur := part(t, img, 1, 0)
+	alter := meta.AlterPartition{ProposerID: 2, ProposerEpoch: epoch(img, 2), Partitions: []meta.AlterPartitionItem{{
+		TopicID: topicID(1), Partition: 0, LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch,
+		ISR: []meta.ISRMember{{ID: 1, BrokerEpoch: epoch(img, 1)}, {ID: 2, BrokerEpoch: -1}, {ID: 3, BrokerEpoch: -1}}}}}
+	if out, dropped := c.FilterAlterPartition(now, img, alter); len(out.Partitions) != 0 || len(dropped) != 1 {
+		t.Fatalf("AlterPartition adding the offline replica: kept %v, dropped %v", out.Partitions, dropped)
+	}
+	if cmds, err := c.ReplicasOffline(now, img, 1, epoch(img, 1), refs); err != nil || len(cmds) != 0 {
+		t.Fatalf("second report = %v, %v; want nothing left to move", cmds, err)
+	}
+}

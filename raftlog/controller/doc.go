@@ -45,6 +45,13 @@
 //     computed as if the earlier ones had committed; each is fenced by
 //     broker or partition epochs, so a partly committed batch is harmless
 //     and the next Tick repairs it.
+//   - ReplicasOffline (a broker's report that some replicas' logs failed:
+//     a disk error) takes those replicas out of their ISRs and moves their
+//     leadership to another live ISR member; a partition whose only ISR
+//     member failed loses its leader (the ISR keeps the member). The core
+//     remembers them for the registration: they are not elected, moved back
+//     to by the preferred-leader pass, or let back into an ISR by
+//     AlterPartition until the broker registers again.
 //   - ControlledShutdown (and a heartbeat with WantFence) marks the broker
 //     as shutting down (never unfenced, never chosen as leader) and returns
 //     ChangePartitions moving leadership to another live ISR member and
@@ -120,8 +127,8 @@
 // lists are u32 count + items.
 //
 //	frame     length u32 (2..MaxMessageSize, checked before allocating) | body
-//	request   version u8 (=3) | kind u8 | fields
-//	response  version u8 (=3) | kind u8 | code i16 | controller i32 | message str | fields
+//	request   version u8 (=4) | kind u8 | fields
+//	response  version u8 (=4) | kind u8 | code i16 | controller i32 | message str | fields
 //
 //	kind 1 Register            RegisterBroker command bytes (meta.EncodeCommand)
 //	                           -> broker epoch i64
@@ -134,6 +141,7 @@
 //	                              rejected u32 × (topic id [16] | partition i32 | code i16 | message str)
 //	kind 5 ReplaceVoter        dead i32 | replacement i32 -> (nothing)
 //	kind 6 Status              (nothing) -> leader i32 | term u64 | voters [i32] | learners [i32] | applied u64
+//	kind 7 ReplicasOffline     node i32 | broker epoch i64 | [topic id [16] | partition i32] -> (nothing)
 //
 // The response fields are present whatever the code (zero when it is not
 // 0); a Propose the state machine rejected carries its index. Rejected

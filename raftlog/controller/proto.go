@@ -18,8 +18,8 @@ import (
 //	response = version u8 (=3) | kind u8 | error code i16 | controller i32 | message str | fields
 
 // ProtocolVersion is the RPC message version. 3 added the rejected items
-// to the Propose response.
-const ProtocolVersion = 3
+// to the Propose response; 4 added ReplicasOffline.
+const ProtocolVersion = 4
 
 const (
 	frameHeader    = 4
@@ -50,6 +50,7 @@ const (
 	kindPropose            kind = 4
 	kindReplaceVoter       kind = 5
 	kindStatus             kind = 6
+	kindReplicasOffline    kind = 7
 )
 
 func (k kind) String() string {
@@ -66,6 +67,8 @@ func (k kind) String() string {
 		return "ReplaceVoter"
 	case kindStatus:
 		return "Status"
+	case kindReplicasOffline:
+		return "ReplicasOffline"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -93,6 +96,13 @@ type request struct {
 	epoch     int64 // ControlledShutdown
 	command   []byte
 	dead, new int32 // ReplaceVoter
+	offline   []PartitionRef // ReplicasOffline (with nodeID, epoch)
+}
+
+// PartitionRef names a partition in a ReplicasOffline report.
+type PartitionRef struct {
+	TopicID   meta.TopicID
+	Partition int32
 }
 
 // response is one decoded response.
@@ -133,6 +143,14 @@ func encodeRequest(r *request) []byte {
 	case kindReplaceVoter:
 		w.i32(r.dead)
 		w.i32(r.new)
+	case kindReplicasOffline:
+		w.i32(r.nodeID)
+		w.i64(r.epoch)
+		w.b = binary.BigEndian.AppendUint32(w.b, uint32(len(r.offline)))
+		for _, p := range r.offline {
+			w.b = append(w.b, p.TopicID[:]...)
+			w.i32(p.Partition)
+		}
 	case kindStatus:
 	}
 	return w.frame()
@@ -167,6 +185,18 @@ func decodeRequest(b []byte) (*request, error) {
 		r.command = rd.bytes()
 	case kindReplaceVoter:
 		r.dead, r.new = rd.i32(), rd.i32()
+	case kindReplicasOffline:
+		r.nodeID, r.epoch = rd.i32(), rd.i64()
+		n := rd.length()
+		if n > len(rd.b)/(16+4) {
+			return nil, fmt.Errorf("%w: %d offline replicas", ErrMalformed, n)
+		}
+		for range n {
+			var p PartitionRef
+			copy(p.TopicID[:], rd.take(16))
+			p.Partition = rd.i32()
+			r.offline = append(r.offline, p)
+		}
 	case kindStatus:
 	default:
 		return nil, fmt.Errorf("%w: unknown request %v", ErrMalformed, k)
@@ -241,7 +271,7 @@ func decodeResponse(b []byte) (*response, error) {
 		r.rejected = readRejected(rd)
 	case kindStatus:
 		r.status = Status{LeaderID: rd.i32(), Term: rd.u64(), Voters: rd.i32s(), Learners: rd.i32s(), Applied: rd.u64()}
-	case kindControlledShutdown, kindReplaceVoter:
+	case kindControlledShutdown, kindReplaceVoter, kindReplicasOffline:
 	default:
 		return nil, fmt.Errorf("%w: unknown response %v", ErrMalformed, k)
 	}

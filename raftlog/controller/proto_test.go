@@ -19,6 +19,7 @@ func sampleRequests() []*request {
 			Addresses: meta.Addresses{Client: "a:1", ClientPlain: "a:2", Internal: "a:3", Gossip: "a:4", HTTP: "a:5"}, Rack: "r1"}},
 		{kind: kindHeartbeat, heartbeat: Heartbeat{NodeID: 2, BrokerEpoch: 77, WantFence: true, MetadataOffset: 1 << 40}},
 		{kind: kindControlledShutdown, nodeID: 3, epoch: 9},
+		{kind: kindReplicasOffline, nodeID: 3, epoch: 9, offline: []PartitionRef{{TopicID: meta.TopicID{7}, Partition: 2}, {Partition: 5}}},
 		{kind: kindPropose, command: meta.EncodeCommand(meta.DeleteTopic{TopicID: topicID(1)})},
 		{kind: kindPropose, command: meta.EncodeCommand(meta.AlterPartition{ProposerID: 2, ProposerEpoch: 7,
 			Partitions: []meta.AlterPartitionItem{{TopicID: topicID(1), Partition: 3, LeaderEpoch: 1, PartitionEpoch: 2,

@@ -74,6 +74,8 @@ func (s *Server) handle(peer int32, req *request) *response {
 		resp.code = resp.heartbeat.ErrorCode
 	case kindControlledShutdown:
 		err = s.controlledShutdown(ctx, peer, req.nodeID, req.epoch)
+	case kindReplicasOffline:
+		err = s.replicasOffline(ctx, peer, req.nodeID, req.epoch, req.offline)
 	case kindPropose:
 		resp.index, resp.producerIDs, resp.rejected, err = s.forward(ctx, peer, req.command)
 	case kindReplaceVoter:
@@ -162,6 +164,26 @@ func (s *Server) controlledShutdown(ctx context.Context, peer, node int32, epoch
 // come from its proposer and passes the core's KIP-841 filter first; the
 // items taken out there and those meta.Apply refused are returned, unless
 // the whole command failed.
+func (s *Server) replicasOffline(ctx context.Context, peer, node int32, epoch int64, parts []PartitionRef) error {
+	if node != peer {
+		return fmt.Errorf("%w: replicas offline on %d reported by %d", ErrPeerMismatch, node, peer)
+	}
+	for range maxShutdownRounds {
+		s.mu.Lock()
+		cmds, err := s.core.ReplicasOffline(time.Now(), s.mm.Image(), node, epoch, parts)
+		s.mu.Unlock()
+		if err != nil || len(cmds) == 0 {
+			return err
+		}
+		s.log.Warn("replicas offline (log failure): moving them out of ISRs and leadership", "node", node, "changes", len(cmds))
+		if err := s.propose(ctx, cmds); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("controller: replicas offline on %d: moves still rejected after %d rounds: %w",
+		node, maxShutdownRounds, context.DeadlineExceeded)
+}
+
 func (s *Server) forward(ctx context.Context, peer int32, data []byte) (uint64, *meta.ProducerIDBlock, []meta.PartitionRejection, error) {
 	cmd, err := meta.DecodeCommand(data)
 	if err != nil {
