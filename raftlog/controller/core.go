@@ -340,7 +340,6 @@ func (c *Core) moveAway(now time.Time, img *meta.Image, node int32) []meta.Comma
 	return cmds
 }
 
-
 func changePartition(id meta.TopicID, p int32, cur meta.Partition, leader int32, isr []int32) meta.ChangePartition {
 	return meta.ChangePartition{TopicID: id, Partition: p, Leader: leader, ISR: isr,
 		LeaderEpoch: cur.LeaderEpoch, PartitionEpoch: cur.PartitionEpoch}

@@ -95,7 +95,7 @@ type request struct {
 	nodeID    int32 // ControlledShutdown
 	epoch     int64 // ControlledShutdown
 	command   []byte
-	dead, new int32 // ReplaceVoter
+	dead, new int32          // ReplaceVoter
 	offline   []PartitionRef // ReplicasOffline (with nodeID, epoch)
 }
 
