@@ -27,5 +27,11 @@
 // are new or whose position (fetch offset, last fetched epoch, leader epoch) changed, and forget the
 // ones removed or backing off; the leader answers only partitions with records, errors, a diverging
 // epoch or a new high watermark or log start. An error answer or a new connection starts over with
-// a full request. Not yet: a replication throttle (KIP-73).
+// a full request.
+//
+// Config.ThrottleBytesPerSec (off by default) is a replication throttle in the spirit of KIP-73, on
+// the follower side only: a token bucket shared by the broker's fetchers bounds the record bytes
+// they receive per second (the ask of each request shrinks to what the bucket holds, and the
+// fetchers wait while it is empty), so a replica catching up does not starve producers. Unlike
+// Kafka it applies to every partition, not to a configured list of throttled replicas.
 package follower

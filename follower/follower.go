@@ -68,6 +68,10 @@ type Config struct {
 	Backoff time.Duration
 	// MaxFrameBytes bounds a response frame; zero means 64 MiB.
 	MaxFrameBytes int32
+	// ThrottleBytesPerSec bounds the record bytes all fetchers of this broker receive per second
+	// (a replication throttle, KIP-73 style, on the follower side), so a replica catching up does
+	// not take the whole network or disk from producers. Zero (the default) means no throttle.
+	ThrottleBytesPerSec int64
 	// OnReceived is told the record bytes each response brought (metrics); may be nil.
 	OnReceived func(n int)
 	// Logger; nil discards.
@@ -102,7 +106,8 @@ func (c Config) withDefaults() Config {
 // Manager runs one fetcher per source broker; each fetches every partition this broker follows
 // from that leader in one request. Safe for concurrent use.
 type Manager struct {
-	cfg Config
+	cfg      Config
+	throttle *throttle
 
 	mu       sync.Mutex
 	closed   bool
@@ -116,8 +121,8 @@ type Manager struct {
 // NewManager returns a Manager with no partitions.
 func NewManager(cfg Config) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{cfg: cfg.withDefaults(), fetchers: map[int32]*fetcher{}, where: map[Key]int32{},
-		ctx: ctx, cancel: cancel}
+	return &Manager{cfg: cfg.withDefaults(), throttle: newThrottle(cfg.ThrottleBytesPerSec, time.Now()),
+		fetchers: map[int32]*fetcher{}, where: map[Key]int32{}, ctx: ctx, cancel: cancel}
 }
 
 // Set makes the partition follow a.Leader in a.LeaderEpoch, moving it between fetchers when the
@@ -134,7 +139,7 @@ func (m *Manager) Set(k Key, a Assignment) {
 	}
 	f := m.fetchers[a.Leader]
 	if f == nil {
-		f = newFetcher(m.cfg, a.Leader)
+		f = newFetcher(m.cfg, a.Leader, m.throttle)
 		ctx, cancel := context.WithCancel(m.ctx)
 		f.stop = cancel
 		m.fetchers[a.Leader] = f
@@ -201,9 +206,10 @@ const FetchVersion int16 = 15
 
 // fetcher fetches from one leader.
 type fetcher struct {
-	cfg    Config
-	leader int32
-	stop   context.CancelFunc
+	cfg      Config
+	leader   int32
+	stop     context.CancelFunc
+	throttle *throttle // shared by the broker's fetchers; nil: none
 
 	mu        sync.Mutex
 	parts     map[Key]*partState
@@ -217,8 +223,8 @@ type partState struct {
 	retryAfter time.Time // after an error for this partition alone
 }
 
-func newFetcher(cfg Config, leader int32) *fetcher {
-	return &fetcher{cfg: cfg, leader: leader, parts: map[Key]*partState{}, wake: make(chan struct{}, 1)}
+func newFetcher(cfg Config, leader int32, th *throttle) *fetcher {
+	return &fetcher{cfg: cfg, leader: leader, throttle: th, parts: map[Key]*partState{}, wake: make(chan struct{}, 1)}
 }
 
 func (f *fetcher) set(k Key, a Assignment) {
@@ -270,7 +276,15 @@ func (f *fetcher) run(ctx context.Context) {
 	defer closeConn()
 	lg := f.cfg.Logger.With("leader", f.leader)
 	for ctx.Err() == nil {
+		allowed, wait := f.throttle.allowance(time.Now(), f.cfg.MaxBytes)
+		if wait > 0 {
+			if !f.sleep(ctx, wait) { // throttled: wait until the bucket has bytes again
+				return
+			}
+			continue
+		}
 		req, sent := f.buildRequest(time.Now(), &sess)
+		req.MaxBytes = allowed
 		if len(sent) == 0 {
 			// Nothing to fetch (all removed or backing off): wait for work.
 			if !f.sleep(ctx, f.cfg.Backoff) {
@@ -534,6 +548,7 @@ func (f *fetcher) apply(lg *slog.Logger, sent []sentPart, resp *kmsg.FetchRespon
 			f.partitionFailed(d.k, d.a, lg, err)
 		}
 	}
+	f.throttle.spend(time.Now(), received)
 	if received > 0 && f.cfg.OnReceived != nil {
 		f.cfg.OnReceived(received)
 	}
