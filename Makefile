@@ -4,7 +4,7 @@ PKGS     := ./...
 FUZZTIME ?= 10s
 BENCHTIME ?= 1s
 
-.PHONY: build run test vet fmt-check unit bench bench-broker scale fuzz clean
+.PHONY: build run test vet fmt-check unit bench bench-broker scale sim fuzz clean
 
 build:
 	$(GO) build -o bin/sluice ./cmd/sluice
@@ -41,6 +41,13 @@ bench-broker: build
 # Metadata scale: 1,000 partitions RF 3, then idle CPU at 10,000 partition-replicas.
 scale:
 	./scripts/scale-check.sh 30
+
+# The replication simulator's long run (docs/replication.md): 1,000,000 seeded schedules of the pure
+# replica.Core with the real meta.Apply and controller.Core, invariants checked after every step;
+# prints schedules per second; a failing seed prints its replay command. `make test` runs 10,000.
+SIM_SCHEDULES ?= 1000000
+sim:
+	$(GO) test -count=1 -timeout 0 -run '^TestSimLong$$' -v ./replica -sim.schedules=$(SIM_SCHEDULES)
 
 # A short, bounded fuzz pass over every decoder fuzz target.
 fuzz:

@@ -370,6 +370,17 @@ func (c *Core) Tick(now time.Time, img *meta.Image) []meta.Command {
 	var cmds []meta.Command
 	work := img
 	emit := func(cmd meta.Command) {
+		if cp, ok := cmd.(meta.ChangePartition); ok {
+			// A partition change must expect the committed epochs, never ones an earlier command of
+			// this batch predicts: that command may turn out a no-op while another change (a
+			// leader's AlterPartition in flight) produces the same epochs from a different state, and
+			// the fenced command would then apply to a state it was not computed from. The next Tick
+			// redoes it from the committed image. (Found by the replica simulator, seed 1203187.)
+			if cur, ok := img.Partition(cp.TopicID, cp.Partition); !ok ||
+				cur.LeaderEpoch != cp.LeaderEpoch || cur.PartitionEpoch != cp.PartitionEpoch {
+				return
+			}
+		}
 		cmds = append(cmds, cmd)
 		if next, _, err := meta.Apply(work, work.Index()+1, cmd); err == nil {
 			work = next

@@ -247,13 +247,17 @@ func TestCoreLeaderlessElection(t *testing.T) {
 			for _, id := range tc.expire {
 				c.MemberDead(now, id)
 			}
-			cmds := c.Tick(now, img)
-			for _, id := range tc.beat {
-				if slices.Contains(fenced(cmds), id) {
-					t.Fatalf("broker %d fenced inside its lease: %v", id, cmds)
+			// Two Ticks, each from the committed image: a partition a fence changes is elected for at
+			// the next one (a batch never builds on epochs it only predicts).
+			for range 2 {
+				cmds := c.Tick(now, img)
+				for _, id := range tc.beat {
+					if slices.Contains(fenced(cmds), id) {
+						t.Fatalf("broker %d fenced inside its lease: %v", id, cmds)
+					}
 				}
+				img = apply(t, img, cmds...)
 			}
-			img = apply(t, img, cmds...)
 			got := part(t, img, 1, 0)
 			if got.Leader != tc.leader || !slices.Equal(got.ISR, tc.wantISR) {
 				t.Fatalf("after tick: leader %d ISR %v, want %d %v", got.Leader, got.ISR, tc.leader, tc.wantISR)
@@ -571,5 +575,36 @@ func TestCoreReplicasOffline(t *testing.T) {
 	}
 	if cmds, err := c.ReplicasOffline(now, img, 1, epoch(img, 1), refs); err != nil || len(cmds) != 0 {
 		t.Fatalf("second report = %v, %v; want nothing left to move", cmds, err)
+	}
+}
+
+// Regression (replica simulator, seed 1203187): a Tick that fences a broker must not also propose a
+// partition change whose expected epochs it predicted from the fence. If a leader's AlterPartition
+// commits first, the fence is a no-op for that partition, and the predicted epochs would match the
+// AlterPartition's result instead: the change would undo an ISR shrink and could elect a replica
+// that lacks committed data.
+func TestCoreTickNeverPredictsEpochs(t *testing.T) {
+	img := apply(t, brokers(t, 3), topic(1, nil, []int32{1, 2, 3}))
+	img = setPartition(t, img, 1, 0, 2, 1, 2, 3) // led by 2, not by its preferred replica 1
+	c := newCore(func(cfg *Config) { cfg.PreferredLeaderInterval = time.Millisecond })
+	c.BecameLeader(t0, img)
+	for _, id := range []int32{1, 2} { // 1 and 2 stay live; 3 goes silent
+		c.Heartbeat(t0.Add(timeout/2), img, Heartbeat{NodeID: id, BrokerEpoch: epoch(img, id), MetadataOffset: img.Index()})
+	}
+	cmds := c.Tick(t0.Add(timeout+time.Millisecond), img)
+	if !slices.Equal(fenced(cmds), []int32{3}) {
+		t.Fatalf("setup: Tick = %v, want broker 3 fenced", cmds)
+	}
+	cur := part(t, img, 1, 0)
+	for _, cmd := range cmds {
+		if cp, ok := cmd.(meta.ChangePartition); ok && (cp.LeaderEpoch != cur.LeaderEpoch || cp.PartitionEpoch != cur.PartitionEpoch) {
+			t.Fatalf("Tick proposes %+v against predicted epochs; committed are %d/%d", cp, cur.LeaderEpoch, cur.PartitionEpoch)
+		}
+	}
+	// The move to the preferred leader comes with the next Tick, from the committed image.
+	img = apply(t, img, cmds...)
+	img = apply(t, img, c.Tick(t0.Add(timeout+time.Second), img)...)
+	if got := part(t, img, 1, 0); got.Leader != 1 || !slices.Equal(got.ISR, []int32{1, 2}) {
+		t.Fatalf("after the next Tick: %+v, want leader 1 ISR [1 2]", got)
 	}
 }
