@@ -519,3 +519,51 @@ func TestReplicationMinInsync3(t *testing.T) {
 		t.Fatalf("read %v, want [before after]", got)
 	}
 }
+
+// TestReplicationWipedFollower: a follower loses its partition data (its partition directory is
+// removed while it is down; its metadata log is kept, as after replacing a data disk): it restarts
+// with an empty log, catches up from the leader, rejoins the ISR and ends with the leader's bytes.
+func TestReplicationWipedFollower(t *testing.T) {
+	d := startDev(t, 3)
+	cl := d.client(t)
+	createTopic(t, cl, "wiped", 1, 3)
+	ctx := context.Background()
+	var values []string
+	for i := range 200 {
+		v := fmt.Sprintf("w-%03d", i)
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "wiped", Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		values = append(values, v)
+	}
+	var p partView
+	waitFor(t, 30*time.Second, "a full ISR", func() (bool, string) {
+		var ok bool
+		p, ok = partitionLeader(d, "wiped")
+		return ok && len(p.ISR) == 3, fmt.Sprintf("%+v", p)
+	})
+	var victim int32
+	for _, r := range p.Replicas {
+		if r != p.Leader {
+			victim = r
+		}
+	}
+	d.kill9(victim)
+	if err := os.RemoveAll(filepath.Join(d.node(victim).DataDir, "wiped-0")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the ISR without the wiped follower", func() (bool, string) {
+		q, ok := partitionLeader(d, "wiped")
+		return ok && !containsID(q.ISR, victim), fmt.Sprintf("%+v", q)
+	})
+	d.restart(victim)
+	waitFor(t, 60*time.Second, "the wiped follower back in the ISR", func() (bool, string) {
+		q, ok := partitionLeader(d, "wiped")
+		return ok && len(q.ISR) == 3, fmt.Sprintf("%+v", q)
+	})
+	waitFor(t, 30*time.Second, "the wiped follower's log equal to the leader's", func() (bool, string) {
+		a, b := segmentBytes(t, d.node(victim).DataDir, "wiped"), segmentBytes(t, d.node(p.Leader).DataDir, "wiped")
+		return bytes.Equal(a, b), fmt.Sprintf("%d vs %d bytes", len(a), len(b))
+	})
+	checkHistory(t, values, nil, readAll(t, d, "wiped", len(values)))
+}
