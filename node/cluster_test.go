@@ -354,7 +354,7 @@ func TestClusterRestartAll(t *testing.T) {
 	// Each record is still in the log of the replica that took it (no replication yet, so only there).
 	for p, l := range firstLeaders {
 		part := c.node(l).registry().get("r").partition(p)
-		if part == nil || part.log.LogEndOffset() != 1 {
+		if part == nil || part.Log().LogEndOffset() != 1 {
 			t.Fatalf("node %d lost r-%d: %v", l, p, part)
 		}
 	}
@@ -395,7 +395,7 @@ func TestClusterZombieHeartbeatRejected(t *testing.T) {
 				return false
 			}
 		}
-		return !n2.registry().get("z").partition(part).currentRole().leader
+		return !n2.registry().get("z").partition(part).Role().Leader
 	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n2.Addrs().ClientPlain))
 	if err != nil {

@@ -1,6 +1,6 @@
 // Package node is a Kafka-compatible broker and cluster member: configuration, lifecycle,
-// listeners, connection handling, request handlers, partition replicas driven by the replicated
-// metadata image, and metrics.
+// listeners, connection handling, request handlers, the wiring of the partition replicas (package
+// partition) to the replicated metadata image, and metrics.
 //
 // # Lifecycle
 //
@@ -57,12 +57,12 @@
 // partition directories but no metadata log refuses to start.
 //
 // Replication (docs/replication.md): each replica's rules live in a replica.Core (package replica,
-// pure), driven by this package's partition shell (replication.go). A leader's core tracks its
-// followers' fetch offsets and answers acks=all waits when the high watermark passes them; its ISR
-// changes go to the controller as AlterPartition commands (isr.go, batched across partitions). A
-// follower replica is fetched by package follower's fetchers, one per leader broker, over the
-// internal link (purpose 'F'); the leader serves them through the same Fetch handler as clients,
-// with sendfile, reading up to its log end.
+// pure), driven by the replica's shell in package partition. A leader's core tracks its followers'
+// fetch offsets and answers acks=all waits when the high watermark passes them; its ISR changes go
+// to the controller as AlterPartition commands (isr.go's alterPartitions, every replica's
+// partition.ISRProposer, batched across partitions). A follower replica is fetched by package
+// follower's fetchers, one per leader broker, over the internal link (purpose 'F'); the leader
+// serves them through the same Fetch handler as clients, with sendfile, reading up to its log end.
 //
 // Admin requests (CreateTopics, DeleteTopics, CreatePartitions, auto-creation, producer id blocks
 // for InitProducerId) are proposed through the controller.Client, which forwards them to the
@@ -122,27 +122,21 @@
 //
 // # Partitions, durability and the high watermark
 //
-// A partition is a segment.Log in <DataDir>/<topic>-<partition>/. Produce appends serialise on a
-// per-partition mutex (the producer-state check, the append and the producer-state update happen
-// under it); Fetch, ListOffsets and Metadata never take it. segment.Log.Append returns once the
-// topic's durability policy (sluice.durability) is met:
+// Each local replica is a partition.Replica over a segment.Log in <DataDir>/<topic>-<partition>/
+// (with partition.metadata naming its topic id). Package partition states its contract: the
+// writer lock that Produce appends serialise on (Fetch, ListOffsets and Metadata never take it),
+// what each durability policy (the topic's sluice.durability) makes durable when, how the high
+// watermark is computed and checkpointed, and how the producer state survives restarts. This
+// package decides what a replica is given: its segment.Config (the topic's configs over
+// Config.Log, parsed in topicconfig.go), min.insync.replicas, the replication settings
+// (ReplicaLagTime) and the ISR proposer; and it runs the timers: lag ticks, CheckpointHW every
+// HighWatermarkCheckpointInterval, Snapshot every ProducerSnapshotInterval, retention below the
+// high watermark every RetentionCheckInterval.
 //
-//	never     (default, like Kafka) written to the page cache; survives a process crash, not a
-//	          machine crash
-//	interval  additionally fsynced every Log.FlushInterval
-//	always    fsynced (group commit) before the produce is answered
-//
-// With always, the fsync happens inside the partition's append lock, so concurrent producers to one
-// partition do not share an fsync (segment's group commit only helps callers that append
-// concurrently).
-//
-// The high watermark is the minimum log end offset over the ISR (Kafka's rule; under durability
-// always the leader counts only its synced end), checkpointed to <partition dir>/high-watermark-checkpoint
-// every HighWatermarkCheckpointInterval and at close, so a restart never jumps it to the log end.
-// acks=1 answers after the local append (the durability policy above); acks=all answers once the
-// high watermark passes the batch, i.e. once every ISR member has fetched it. Consumers read below
-// the high watermark, followers up to the log end; each partition's fetch.Signal is notified after
-// the log end or the high watermark advances, which wakes long-polling fetches (no polling loops).
+// acks=1 answers after the local append (under the topic's durability policy); acks=all answers
+// once the high watermark passes the batch, i.e. once every ISR member has fetched it. Consumers
+// read below the high watermark, followers up to the log end; each replica's Signal wakes
+// long-polling fetches (no polling loops).
 //
 // # Produce
 //
@@ -156,10 +150,10 @@
 // does.
 //
 // Idempotent producers: producer ids come from blocks the controller allocates to this broker
-// (AllocateProducerIDs, committed in the metadata log, so ids are never reused cluster-wide); each partition's producer state (internal/producerstate) is checked
-// before the append and updated after; a retried batch gets its original base offset. The state is
-// snapshotted to <partition dir>/<offset>.snapshot every ProducerSnapshotInterval and on close, and
-// rebuilt on open from the newest snapshot plus the batch headers after it.
+// (AllocateProducerIDs, committed in the metadata log, so ids are never reused cluster-wide); each
+// replica checks its producer state before the append and updates it after, and a retried batch
+// gets its original base offset (package partition; snapshots every ProducerSnapshotInterval and
+// on close).
 //
 // # Fetch
 //

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sluice-io/sluice/internal/producerstate"
+	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
 	"github.com/sluice-io/sluice/wire"
@@ -28,12 +29,7 @@ var (
 	ErrNegativeSequence    = errors.New("node: idempotent batch with negative base sequence")
 	ErrCompressionVersion  = errors.New("node: zstd needs produce v7+")
 	ErrNoRecords           = errors.New("node: produce partition without records")
-	ErrClosed              = errors.New("node: closed")
-	ErrFencedLeaderEpoch   = errors.New("node: fenced leader epoch")
-	ErrUnknownLeaderEpoch  = errors.New("node: unknown leader epoch")
 	ErrMetadataPersistence = errors.New("node: metadata persistence failed")
-	ErrRequestTimedOut     = errors.New("node: request timed out")
-	ErrNotLeader           = errors.New("node: not the leader of this partition")
 	ErrLeaderNotAvailable  = errors.New("node: partition has no leader")
 	ErrNotController       = errors.New("node: no controller reachable")
 	ErrBrokerNotAvailable  = errors.New("node: broker not registered or fenced")
@@ -46,8 +42,19 @@ var (
 	errInvalidRequest = errors.New("node: invalid request") // INVALID_REQUEST
 )
 
-// codeFor maps an error from node, segment or producer state to its Kafka error code. This is the
-// only place Go errors become codes; an unmapped error is UNKNOWN_SERVER_ERROR and the caller logs it.
+// Partition-level sentinels live in package partition; node raises them too (a closed registry, a
+// lease that ran out, an admin wait) under the same values, so errors.Is matches either name.
+var (
+	ErrClosed             = partition.ErrClosed
+	ErrNotLeader          = partition.ErrNotLeader
+	ErrRequestTimedOut    = partition.ErrRequestTimedOut
+	ErrFencedLeaderEpoch  = partition.ErrFencedLeaderEpoch
+	ErrUnknownLeaderEpoch = partition.ErrUnknownLeaderEpoch
+)
+
+// codeFor maps an error from node, partition, replica, segment or producer state to its Kafka error
+// code. This is the only place Go errors become codes; an unmapped error is UNKNOWN_SERVER_ERROR and
+// the caller logs it.
 func codeFor(err error) int16 {
 	switch {
 	case err == nil:

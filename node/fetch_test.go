@@ -194,7 +194,7 @@ func TestFetchSessionAndTopicIDErrors(t *testing.T) {
 func (e *testEnv) parkFetch(t *testing.T, raw *rawConn, topic string, maxWait, minBytes int32) (int64, float64) {
 	t.Helper()
 	tp := e.n.registry().get(topic)
-	hw := tp.parts[0].highWatermark()
+	hw := tp.parts[0].HighWatermark()
 	wakeups := counterValue(t, e.n, "sluice_fetch_wakeups_total", nil)
 	req := fetchRequest(16, "", tp.id, maxWait, minBytes, 1<<20, fetchPart{0, hw, 1 << 20})
 	raw.corr++

@@ -7,13 +7,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/sluice-io/sluice/fetch"
+	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/segment"
 	"github.com/sluice-io/sluice/wire"
 )
 
 // fetchTarget is one requested partition, resolved once per request.
 type fetchTarget struct {
-	p         *partition // nil when err != nil
+	p         *partition.Replica // nil when err != nil
 	err       error
 	offset    int64
 	lastEpoch int32 // the follower's LastFetchedEpoch (v12+; -1 otherwise)
@@ -93,7 +94,7 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 			w = c.waiter()
 			for _, t := range targets {
 				if t.p != nil {
-					w.Add(&t.p.signal)
+					w.Add(t.p.Signal())
 				}
 			}
 		}
@@ -208,10 +209,10 @@ func (c *conn) readFetch(targets []fetchTarget, who fetcherID, maxBytes int32, v
 			answer = true
 			continue
 		}
-		upper := t.p.highWatermark()
-		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = upper, upper, t.p.log.LogStartOffset()
+		upper := t.p.HighWatermark()
+		out.HighWatermark, out.LastStableOffset, out.LogStartOffset = upper, upper, t.p.Log().LogStartOffset()
 		if who.replica >= 0 {
-			d, err := t.p.followerFetch(now, who.replica, who.brokerEpoch, t.offset, t.lastEpoch, t.curEpoch)
+			d, err := t.p.FollowerFetch(now, who.replica, who.brokerEpoch, t.offset, t.lastEpoch, t.curEpoch)
 			out.HighWatermark, out.LastStableOffset, out.LogStartOffset = d.HighWatermark, d.HighWatermark, d.LogStart
 			if err != nil {
 				out.ErrorCode = codeFor(err)
@@ -226,10 +227,10 @@ func (c *conn) readFetch(targets []fetchTarget, who fetcherID, maxBytes int32, v
 			upper = d.Upper
 		}
 		limit := min(int64(max(t.maxBytes, 0)), remaining)
-		if (total > 0 && limit <= 0) || (t.offset == upper && t.offset >= t.p.log.LogStartOffset()) {
+		if (total > 0 && limit <= 0) || (t.offset == upper && t.offset >= t.p.Log().LogStartOffset()) {
 			continue // over the limits, or nothing to read yet (an idle partition costs no View)
 		}
-		v, err := t.p.log.Read(t.offset, int(limit), upper)
+		v, err := t.p.Log().Read(t.offset, int(limit), upper)
 		if err != nil {
 			out.ErrorCode = codeFor(err)
 			answer = true

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/partition"
+	"github.com/sluice-io/sluice/segment"
 	"github.com/sluice-io/sluice/wire"
 )
 
@@ -51,35 +53,48 @@ func (c *conn) handleListOffsets(m *kmsg.ListOffsetsRequest) kmsg.Response {
 	return resp
 }
 
-func listOffset(p *partition, ts int64, pr *kmsg.ListOffsetsResponseTopicPartition) error {
-	hw := p.highWatermark()
-	leaderEpoch := p.currentRole().epoch
+func listOffset(p *partition.Replica, ts int64, pr *kmsg.ListOffsetsResponseTopicPartition) error {
+	hw := p.HighWatermark()
+	leaderEpoch := p.Role().Epoch
+	l := p.Log()
 	switch ts {
 	case listLatest:
 		pr.Offset = hw
 		pr.LeaderEpoch = leaderEpoch
 	case listEarliest:
-		pr.Offset = p.log.LogStartOffset()
-		pr.LeaderEpoch = p.epochAt(pr.Offset)
+		pr.Offset = l.LogStartOffset()
+		pr.LeaderEpoch = epochAt(l, pr.Offset)
 		if pr.LeaderEpoch < 0 {
 			pr.LeaderEpoch = leaderEpoch
 		}
 	case listMaxTimestamp:
-		mts, off := p.log.MaxTimestampAndOffset()
+		mts, off := l.MaxTimestampAndOffset()
 		if off >= 0 && off < hw {
-			pr.Timestamp, pr.Offset, pr.LeaderEpoch = mts, off, p.epochAt(off)
+			pr.Timestamp, pr.Offset, pr.LeaderEpoch = mts, off, epochAt(l, off)
 		}
 	default:
 		if ts < 0 {
 			return fmt.Errorf("%w: unsupported ListOffsets timestamp %d", errInvalidRequest, ts)
 		}
-		off, found, ok := p.log.OffsetForTimestamp(ts)
+		off, found, ok := l.OffsetForTimestamp(ts)
 		if ok && off < hw {
-			pr.Timestamp, pr.Offset, pr.LeaderEpoch = found, off, p.epochAt(off)
+			pr.Timestamp, pr.Offset, pr.LeaderEpoch = found, off, epochAt(l, off)
 		}
 	}
 	pr.OldStyleOffsets = []int64{pr.Offset} // v0 form; kmsg encodes it only for v0
 	return nil
+}
+
+// epochAt returns the leader epoch of the batch holding offset in l, or -1 when unknown.
+func epochAt(l *segment.Log, offset int64) int32 {
+	epoch := int32(-1)
+	for _, e := range l.EpochEntries() {
+		if e.StartOffset > offset {
+			break
+		}
+		epoch = e.Epoch
+	}
+	return epoch
 }
 
 // handleOffsetForLeaderEpoch returns, per partition, the end offset of the requested epoch (the start
@@ -101,7 +116,7 @@ func (c *conn) handleOffsetForLeaderEpoch(m *kmsg.OffsetForLeaderEpochRequest) k
 			}
 			p, err := leaderOf(t, rt.Topic, rp.Partition, cur)
 			if err == nil {
-				pr.LeaderEpoch, pr.EndOffset = p.log.EndOffsetForEpoch(rp.LeaderEpoch)
+				pr.LeaderEpoch, pr.EndOffset = p.Log().EndOffsetForEpoch(rp.LeaderEpoch)
 			} else {
 				pr.ErrorCode = codeFor(err)
 				c.countErr(wire.KeyOffsetForLeaderEpoch, pr.ErrorCode)
@@ -138,9 +153,9 @@ func (c *conn) handleInitProducerID(ctx context.Context, m *kmsg.InitProducerIDR
 
 // leaderOf resolves a partition of a topic that may be unknown (t == nil) to its local leader
 // replica, fenced by the client's current leader epoch (-1: not sent).
-func leaderOf(t *topic, name string, partition, currentEpoch int32) (*partition, error) {
+func leaderOf(t *topic, name string, index, currentEpoch int32) (*partition.Replica, error) {
 	if t == nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownTopic, name)
 	}
-	return t.leaderFor(partition, currentEpoch)
+	return t.leaderFor(index, currentEpoch)
 }

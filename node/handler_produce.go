@@ -6,6 +6,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/segment"
 	"github.com/sluice-io/sluice/wire"
 )
@@ -72,12 +73,12 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 				} else if p, perr := c.n.leaderForProduce(t, rp.Partition); perr != nil {
 					err = perr
 				} else {
-					var res appendResult
+					var res partition.ProduceResult
 					res, err = c.produceOne(p, t, rp.Records, m.Version, m.Acks)
 					if err == nil {
-						pr.BaseOffset, pr.LogStartOffset = res.baseOffset, res.logStartOffset
+						pr.BaseOffset, pr.LogStartOffset = res.BaseOffset, res.LogStartOffset
 						if m.Acks == -1 {
-							id, ch := p.addWait(res.end, t.minInsync(rp.Partition))
+							id, ch := p.AddWait(res.End, t.minInsync(rp.Partition))
 							waits = append(waits, ackWait{topic: len(resp.Topics), part: len(tr.Partitions), p: p, id: id, ch: ch})
 						}
 					}
@@ -102,7 +103,7 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 // ackWait is an acks=all partition waiting for the high watermark.
 type ackWait struct {
 	topic, part int // index in the response
-	p           *partition
+	p           *partition.Replica
 	id          uint64
 	ch          <-chan error
 }
@@ -137,7 +138,7 @@ func (c *conn) awaitAcks(req wire.Request, resp *kmsg.ProduceResponse, timeoutMi
 			}
 		}
 		if err != nil {
-			w.p.cancelWait(w.id)
+			w.p.CancelWait(w.id)
 			pr.BaseOffset, pr.LogStartOffset = -1, -1
 			c.setProduceError(req, pr, wire.CodeNone, err)
 		}
@@ -166,58 +167,58 @@ func (c *conn) setProduceError(req wire.Request, pr *kmsg.ProduceResponseTopicPa
 
 // produceOne validates and appends one partition's records. For acks=1 and acks=0 it also checks
 // that the leader lease did not run out during the append.
-func (c *conn) produceOne(p *partition, t *topic, records []byte, version, acks int16) (appendResult, error) {
+func (c *conn) produceOne(p *partition.Replica, t *topic, records []byte, version, acks int16) (partition.ProduceResult, error) {
 	if len(records) == 0 {
-		return appendResult{}, ErrNoRecords
+		return partition.ProduceResult{}, ErrNoRecords
 	}
 	// Exactly one batch: a declared length shorter than the buffer means more batches (or junk)
 	// follow. A longer one is a truncated batch, which ValidateBatch reports as corrupt.
 	if h, err := segment.ParseHeader(records); err == nil {
 		if size := h.Size(); size >= segment.HeaderSize && size < len(records) {
-			return appendResult{}, fmt.Errorf("%w: first batch is %d of %d bytes", ErrMultipleBatches, size, len(records))
+			return partition.ProduceResult{}, fmt.Errorf("%w: first batch is %d of %d bytes", ErrMultipleBatches, size, len(records))
 		}
 	}
-	checked, err := segment.Check(records, p.cfg.log.MaxBatchBytes)
+	checked, err := segment.Check(records, t.cfg.log.MaxBatchBytes)
 	if err != nil {
-		return appendResult{}, err
+		return partition.ProduceResult{}, err
 	}
 	h := checked.Header()
 	switch {
 	case h.BaseOffset != 0:
-		return appendResult{}, fmt.Errorf("%w: %d", ErrBaseOffsetNonZero, h.BaseOffset)
+		return partition.ProduceResult{}, fmt.Errorf("%w: %d", ErrBaseOffsetNonZero, h.BaseOffset)
 	case h.Control():
-		return appendResult{}, ErrControlBatch
+		return partition.ProduceResult{}, ErrControlBatch
 	case h.Transactional():
-		return appendResult{}, ErrTransactional
+		return partition.ProduceResult{}, ErrTransactional
 	case h.Codec() == segment.CodecZstd && version < 7:
-		return appendResult{}, fmt.Errorf("%w: produce v%d", ErrCompressionVersion, version)
+		return partition.ProduceResult{}, fmt.Errorf("%w: produce v%d", ErrCompressionVersion, version)
 	case h.ProducerID >= 0 && h.BaseSequence < 0:
-		return appendResult{}, fmt.Errorf("%w: producer %d sequence %d", ErrNegativeSequence, h.ProducerID, h.BaseSequence)
+		return partition.ProduceResult{}, fmt.Errorf("%w: producer %d sequence %d", ErrNegativeSequence, h.ProducerID, h.BaseSequence)
 	}
 	if acks == -1 {
-		if err := p.checkMinISR(t.minInsync(p.index)); err != nil {
-			return appendResult{}, err
+		if err := p.CheckMinISR(t.minInsync(p.Index())); err != nil {
+			return partition.ProduceResult{}, err
 		}
 	}
-	res, err := p.append(checked)
+	res, err := p.Produce(checked)
 	if err != nil {
 		return res, err
 	}
 	if acks != -1 {
-		if res.duplicate {
+		if res.Duplicate {
 			// The original may still wait for its fdatasync; answer the retry like it.
-			if err := p.waitDurable(res.end, c.n.cfg.WriteTimeout); err != nil {
-				return appendResult{}, err
+			if err := p.WaitDurable(res.End, c.n.cfg.WriteTimeout); err != nil {
+				return partition.ProduceResult{}, err
 			}
 		}
 		if !c.n.leaseValid() {
 			// The lease ran out during the append (a long fsync, a pause): the controller may have
 			// moved the partition, so this write is not acknowledged. It stays in this replica's
 			// log only, like an unanswered write to any leader that fails.
-			return appendResult{}, fmt.Errorf("%w: %s-%d: the controller lease ran out during the append", ErrNotLeader, p.topic, p.index)
+			return partition.ProduceResult{}, fmt.Errorf("%w: %s-%d: the controller lease ran out during the append", ErrNotLeader, p.Topic(), p.Index())
 		}
 	}
-	if !res.duplicate {
+	if !res.Duplicate {
 		m := c.n.metrics
 		m.produceBytes.Add(float64(len(records)))
 		m.produceRecords.Add(float64(h.NumRecords))
@@ -228,7 +229,7 @@ func (c *conn) produceOne(p *partition, t *topic, records []byte, version, acks 
 
 // leaderForProduce returns the local leader replica of a partition, refusing when this broker may
 // not lead (fenced, or a zombie whose heartbeats fail) whatever its image says.
-func (n *Node) leaderForProduce(t *topic, i int32) (*partition, error) {
+func (n *Node) leaderForProduce(t *topic, i int32) (*partition.Replica, error) {
 	p, err := t.leaderFor(i, -1)
 	if err != nil {
 		return nil, err

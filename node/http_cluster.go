@@ -144,13 +144,13 @@ func (n *Node) replicationStatus() []LedPartition {
 			if p == nil {
 				continue
 			}
-			r := p.currentRole()
-			if !r.leader {
+			r := p.Role()
+			if !r.Leader {
 				continue
 			}
-			lp := LedPartition{Topic: t.name, Partition: int32(i), LeaderEpoch: r.epoch, LogEndOffset: p.log.LogEndOffset(),
-				HighWatermark: p.highWatermark(), ISR: t.state[i].ISR, Followers: []FollowerStatus{}}
-			for _, f := range p.followers(now) {
+			lp := LedPartition{Topic: t.name, Partition: int32(i), LeaderEpoch: r.Epoch, LogEndOffset: p.Log().LogEndOffset(),
+				HighWatermark: p.HighWatermark(), ISR: t.state[i].ISR, Followers: []FollowerStatus{}}
+			for _, f := range p.Followers(now) {
 				ms := f.LagTime.Milliseconds()
 				if f.LagTime < 0 {
 					ms = -1

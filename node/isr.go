@@ -8,34 +8,29 @@ import (
 
 	"github.com/sluice-io/sluice/follower"
 	"github.com/sluice-io/sluice/internal/link"
+	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/replica"
 )
 
-// isrProposer takes a leader's ISR changes. propose must not block: the core's lock is held.
-type isrProposer interface {
-	propose(p *partition, ch replica.ISRChange)
-	// changed counts a committed ISR change of a partition this broker leads.
-	changed(oldSize, newSize int)
-}
-
 // alterPartitions batches the ISR changes of every partition this broker leads into AlterPartition
 // commands (KIP-497: many partitions in one command), proposes them through the controller and,
 // once the local image has applied the answer, tells each partition's core (ProposalDone), so a
-// refused change is proposed again later.
+// refused change is proposed again later. It is every replica's partition.ISRProposer.
 type alterPartitions struct {
 	n *Node
 
 	mu      sync.Mutex
-	pending map[*partition]replica.ISRChange
+	pending map[*partition.Replica]replica.ISRChange
 	kick    chan struct{}
 }
 
 func newAlterPartitions(n *Node) *alterPartitions {
-	return &alterPartitions{n: n, pending: map[*partition]replica.ISRChange{}, kick: make(chan struct{}, 1)}
+	return &alterPartitions{n: n, pending: map[*partition.Replica]replica.ISRChange{}, kick: make(chan struct{}, 1)}
 }
 
-func (a *alterPartitions) propose(p *partition, ch replica.ISRChange) {
+// Propose implements partition.ISRProposer.
+func (a *alterPartitions) Propose(p *partition.Replica, ch replica.ISRChange) {
 	a.mu.Lock()
 	a.pending[p] = ch
 	a.mu.Unlock()
@@ -45,7 +40,8 @@ func (a *alterPartitions) propose(p *partition, ch replica.ISRChange) {
 	}
 }
 
-func (a *alterPartitions) changed(oldSize, newSize int) {
+// Changed implements partition.ISRProposer.
+func (a *alterPartitions) Changed(oldSize, newSize int) {
 	switch {
 	case newSize < oldSize:
 		a.n.metrics.isrShrinks.Inc()
@@ -64,7 +60,7 @@ func (a *alterPartitions) run(ctx context.Context) {
 		}
 		a.mu.Lock()
 		batch := a.pending
-		a.pending = map[*partition]replica.ISRChange{}
+		a.pending = map[*partition.Replica]replica.ISRChange{}
 		a.mu.Unlock()
 		if len(batch) > 0 {
 			a.send(ctx, batch)
@@ -72,11 +68,11 @@ func (a *alterPartitions) run(ctx context.Context) {
 	}
 }
 
-func (a *alterPartitions) send(ctx context.Context, batch map[*partition]replica.ISRChange) {
+func (a *alterPartitions) send(ctx context.Context, batch map[*partition.Replica]replica.ISRChange) {
 	n := a.n
 	cmd := meta.AlterPartition{ProposerID: n.cfg.NodeID, ProposerEpoch: n.brokerEpoch.Load()}
 	for p, ch := range batch {
-		item := meta.AlterPartitionItem{TopicID: p.id, Partition: p.index, LeaderEpoch: ch.LeaderEpoch,
+		item := meta.AlterPartitionItem{TopicID: p.TopicID(), Partition: p.Index(), LeaderEpoch: ch.LeaderEpoch,
 			PartitionEpoch: ch.PartitionEpoch}
 		for _, r := range ch.ISR {
 			be, ok := ch.BrokerEpochs[r]
@@ -112,7 +108,7 @@ func (a *alterPartitions) send(ctx context.Context, batch map[*partition]replica
 	target := n.mm.Image().Index()
 	_ = n.waitFor(pctx, func() bool { return n.registry().image().Index() >= target })
 	for p, ch := range batch {
-		p.proposalDone(ch.PartitionEpoch)
+		p.ProposalDone(ch.PartitionEpoch)
 	}
 	n.metrics.isrProposals.Add(float64(len(batch)))
 }
@@ -130,14 +126,14 @@ func (n *Node) replicationLoop(ctx context.Context) {
 			return
 		case now := <-tick.C:
 			for _, p := range n.registry().partitions() {
-				if p.currentRole().leader {
-					p.tick(now)
+				if p.Role().Leader {
+					p.Tick(now)
 				}
 			}
 		case <-ckpt.C:
 			for _, p := range n.registry().partitions() {
-				if err := p.checkpointHW(); err != nil {
-					p.lg.Warn("high watermark checkpoint", "err", err)
+				if err := p.CheckpointHW(); err != nil {
+					p.Logger().Warn("high watermark checkpoint", "err", err)
 				}
 			}
 		}

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"sync/atomic"
+
+	"github.com/sluice-io/sluice/partition"
 )
 
 // Fetch write paths, the values of sluice_fetch_bytes_total{path}.
@@ -95,9 +98,9 @@ func newMetrics(n *Node) *metrics {
 			return 0
 		}),
 		offsetSum(n, "sluice_log_end_offset_sum", "Sum of the log end offsets of all partitions.",
-			func(p *partition) int64 { return p.log.LogEndOffset() }),
+			func(p *partition.Replica) int64 { return p.Log().LogEndOffset() }),
 		offsetSum(n, "sluice_log_start_offset_sum", "Sum of the log start offsets of all partitions.",
-			func(p *partition) int64 { return p.log.LogStartOffset() }),
+			func(p *partition.Replica) int64 { return p.Log().LogStartOffset() }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -138,7 +141,7 @@ func newCounter(name, help string) prometheus.Counter {
 }
 
 // offsetSum is a gauge of the sum of offset(p) over the node's partitions.
-func offsetSum(n *Node, name, help string, offset func(*partition) int64) prometheus.GaugeFunc {
+func offsetSum(n *Node, name, help string, offset func(*partition.Replica) int64) prometheus.GaugeFunc {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
 		var sum float64
 		if r := n.registry(); r != nil {

@@ -65,7 +65,7 @@ func (m *metrics) setFenced(v bool) {
 func (m *metrics) observeImage(n *Node, img *meta.Image) {
 	leaders, followers := 0, 0
 	for _, p := range n.registry().partitions() {
-		if p.currentRole().leader {
+		if p.Role().Leader {
 			leaders++
 		} else {
 			followers++

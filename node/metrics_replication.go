@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-io/sluice/partition"
 )
 
 // replicationMetrics describe the data plane's replication; gauges are computed at scrape time
@@ -32,13 +34,13 @@ func newReplicationMetrics(n *Node, reg *prometheus.Registry) replicationMetrics
 			pathCopy:     served.WithLabelValues(pathCopy),
 		},
 	}
-	count := func(name, help string, pred func(p *partition, isr, replicas, minISR int) bool) prometheus.Collector {
+	count := func(name, help string, pred func(p *partition.Replica, isr, replicas, minISR int) bool) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
 			v := 0
 			if r := n.registry(); r != nil {
 				for _, t := range r.view.Load().byName {
 					for i, p := range t.parts {
-						if p == nil || !p.currentRole().leader {
+						if p == nil || !p.Role().Leader {
 							continue
 						}
 						st := t.state[i]
@@ -53,11 +55,11 @@ func newReplicationMetrics(n *Node, reg *prometheus.Registry) replicationMetrics
 	}
 	reg.MustRegister(m.isrShrinks, m.isrExpands, m.isrProposals, m.replicaBytesIn, served,
 		count("sluice_under_replicated_partitions", "Led partitions whose ISR is smaller than their replica set.",
-			func(_ *partition, isr, replicas, _ int) bool { return isr < replicas }),
+			func(_ *partition.Replica, isr, replicas, _ int) bool { return isr < replicas }),
 		count("sluice_under_min_isr_partitions", "Led partitions whose ISR is smaller than min.insync.replicas (acks=all refused).",
-			func(_ *partition, isr, _, minISR int) bool { return isr < minISR }),
+			func(_ *partition.Replica, isr, _, minISR int) bool { return isr < minISR }),
 		count("sluice_at_min_isr_partitions", "Led partitions whose ISR is exactly min.insync.replicas (one more loss refuses acks=all).",
-			func(_ *partition, isr, _, minISR int) bool { return isr == minISR }),
+			func(_ *partition.Replica, isr, _, minISR int) bool { return isr == minISR }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluice_replica_max_lag_offsets",
 			Help: "The largest follower lag, in offsets, over the partitions this broker leads.",
@@ -66,7 +68,7 @@ func newReplicationMetrics(n *Node, reg *prometheus.Registry) replicationMetrics
 			if r := n.registry(); r != nil {
 				now := time.Now()
 				for _, p := range r.partitions() {
-					for _, f := range p.followers(now) {
+					for _, f := range p.Followers(now) {
 						worst = max(worst, f.LagOffsets)
 					}
 				}

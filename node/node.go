@@ -431,16 +431,16 @@ func (n *Node) maintenance() {
 		case <-ret.C:
 			for _, p := range n.registry().partitions() {
 				// Only what every ISR member has (below the high watermark) may be deleted.
-				if deleted, err := p.log.EnforceRetentionBelow(p.highWatermark()); err != nil {
-					p.lg.Warn("retention", "err", err)
+				if deleted, err := p.Log().EnforceRetentionBelow(p.HighWatermark()); err != nil {
+					p.Logger().Warn("retention", "err", err)
 				} else if deleted > 0 {
-					p.lg.Info("retention deleted segments", "segments", deleted, "log_start_offset", p.log.LogStartOffset())
+					p.Logger().Info("retention deleted segments", "segments", deleted, "log_start_offset", p.Log().LogStartOffset())
 				}
 			}
 		case <-snap.C:
 			for _, p := range n.registry().partitions() {
-				if err := p.snapshot(); err != nil {
-					p.lg.Warn("producer snapshot", "err", err)
+				if err := p.Snapshot(); err != nil {
+					p.Logger().Warn("producer snapshot", "err", err)
 				}
 			}
 		}

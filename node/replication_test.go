@@ -44,7 +44,7 @@ func produceAll(t *testing.T, seed *Node, topic string, values []string) []strin
 func (c *testCluster) leaderOf(topic string, p int32) *Node {
 	for _, n := range c.running() {
 		if st, ok := imagePartition(n, topic, p); ok && st.Leader == n.cfg.NodeID {
-			if tp := n.registry().get(topic); tp != nil && tp.partition(p) != nil && tp.partition(p).currentRole().leader {
+			if tp := n.registry().get(topic); tp != nil && tp.partition(p) != nil && tp.partition(p).Role().Leader {
 				return n
 			}
 		}
@@ -95,10 +95,10 @@ func TestReplicationSurvivesLeaderKill(t *testing.T) {
 		t.Fatal("no leader")
 	}
 	// Every replica reaches the leader's log end, and their segment bytes are identical.
-	leo := leader.registry().get("r").partition(0).log.LogEndOffset()
+	leo := leader.registry().get("r").partition(0).Log().LogEndOffset()
 	c.eventually(20*time.Second, "followers caught up", func() bool {
 		for _, n := range c.running() {
-			if n.registry().get("r").partition(0).log.LogEndOffset() != leo {
+			if n.registry().get("r").partition(0).Log().LogEndOffset() != leo {
 				return false
 			}
 		}
@@ -173,7 +173,7 @@ func TestReplicationISRShrinkAndExpand(t *testing.T) {
 		st, _ := imagePartition(leader, "s", 0)
 		return len(st.ISR) == 2 && !slices.Contains(st.ISR, victim)
 	})
-	leo := leader.registry().get("s").partition(0).log.LogEndOffset()
+	leo := leader.registry().get("s").partition(0).Log().LogEndOffset()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(leader.Addrs().ClientPlain), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite(), kgo.RecordRetries(0), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
@@ -184,7 +184,7 @@ func TestReplicationISRShrinkAndExpand(t *testing.T) {
 	if !errors.Is(perr, kerr.NotEnoughReplicas) {
 		t.Fatalf("produce with ISR 2 < min.insync 3: %v, want NOT_ENOUGH_REPLICAS", perr)
 	}
-	if got := leader.registry().get("s").partition(0).log.LogEndOffset(); got != leo {
+	if got := leader.registry().get("s").partition(0).Log().LogEndOffset(); got != leo {
 		t.Fatalf("a refused write was appended: log end %d -> %d", leo, got)
 	}
 

@@ -121,7 +121,7 @@ func TestRestart(t *testing.T) {
 	cfg2.Client.Addr, cfg2.ClientPlain.Addr, cfg2.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	e2 := startWith(t, cfg2, e1.tlsConf)
 	consumeAll(t, e2.client(true, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"r": {1: kgo.NewOffset().At(0)}})), want)
-	if o := e2.n.registry().get("r").parts[0].log.LogEndOffset(); o != 0 {
+	if o := e2.n.registry().get("r").parts[0].Log().LogEndOffset(); o != 0 {
 		t.Fatalf("partition 0 end offset %d", o)
 	}
 	checkProducerState(t, e2, pid, epoch, 8, retained)
@@ -180,7 +180,7 @@ func TestRestartIdempotentClient(t *testing.T) {
 	}
 	all := append(first, second...)
 	consumeAll(t, e2.client(false, kgo.ConsumeTopics("kr"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), all)
-	st, _ := e2.n.registry().get("kr").parts[0].producers.Producer(id2)
+	st, _ := e2.n.registry().get("kr").parts[0].Producer(id2)
 	if st.LastSequence() != 99 {
 		t.Fatalf("producer state last sequence %d, want 99", st.LastSequence())
 	}

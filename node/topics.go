@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-io/sluice/follower"
 	"github.com/sluice-io/sluice/internal/fsutil"
+	"github.com/sluice-io/sluice/partition"
 	"github.com/sluice-io/sluice/raftlog/meta"
 	"github.com/sluice-io/sluice/replica"
 	"github.com/sluice-io/sluice/segment"
@@ -30,12 +31,12 @@ type topic struct {
 	name  string
 	id    topicID
 	cfg   topicConfig
-	parts []*partition     // local replica per partition; nil where this node hosts none
-	state []meta.Partition // replication state per partition, from the image
+	parts []*partition.Replica // local replica per partition; nil where this node hosts none
+	state []meta.Partition     // replication state per partition, from the image
 }
 
 // partition returns the local replica of partition i, or nil.
-func (t *topic) partition(i int32) *partition {
+func (t *topic) partition(i int32) *partition.Replica {
 	if i < 0 || int(i) >= len(t.parts) {
 		return nil
 	}
@@ -50,15 +51,15 @@ func (t *topic) numPartitions() int32 { return int32(len(t.state)) }
 
 // leaderFor returns the local replica of partition i if this node leads it, after Kafka's check of
 // the client's current leader epoch (-1 = not sent) against the image's.
-func (t *topic) leaderFor(i, currentEpoch int32) (*partition, error) {
+func (t *topic) leaderFor(i, currentEpoch int32) (*partition.Replica, error) {
 	if i < 0 || i >= t.numPartitions() {
 		return nil, fmt.Errorf("%w: %s-%d", ErrUnknownTopic, t.name, i)
 	}
-	if err := checkLeaderEpoch(currentEpoch, t.state[i].LeaderEpoch); err != nil {
+	if err := partition.CheckLeaderEpoch(currentEpoch, t.state[i].LeaderEpoch); err != nil {
 		return nil, err
 	}
 	p := t.parts[i]
-	if p == nil || !p.currentRole().leader {
+	if p == nil || !p.Role().Leader {
 		return nil, fmt.Errorf("%w: %s-%d (leader %d)", ErrNotLeader, t.name, i, t.state[i].Leader)
 	}
 	return p, nil
@@ -88,18 +89,18 @@ type registry struct {
 	// Replication: the core's settings, where ISR changes go and the replica fetchers (nil on a
 	// node without an internal listener: nothing to fetch from).
 	repl     replica.Config
-	isr      isrProposer
+	isr      partition.ISRProposer
 	fetchers *follower.Manager
 
 	view atomic.Pointer[registryView]
 
 	mu     sync.Mutex // guards local and closed
-	local  map[partKey]*partition
+	local  map[partKey]*partition.Replica
 	closed bool
 }
 
 func newRegistry(dataDir string, base segment.Config, nodeID int32, lg *slog.Logger) *registry {
-	r := &registry{dataDir: dataDir, base: base, nodeID: nodeID, lg: lg, local: map[partKey]*partition{}}
+	r := &registry{dataDir: dataDir, base: base, nodeID: nodeID, lg: lg, local: map[partKey]*partition.Replica{}}
 	r.view.Store(&registryView{byName: map[string]*topic{}, byID: map[topicID]*topic{}})
 	return r
 }
@@ -148,10 +149,10 @@ func (r *registry) image() *meta.Image { return r.view.Load().img }
 func (r *registry) topicCount() int { return len(r.view.Load().byName) }
 
 // partitions returns every local replica.
-func (r *registry) partitions() []*partition {
+func (r *registry) partitions() []*partition.Replica {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*partition, 0, len(r.local))
+	out := make([]*partition.Replica, 0, len(r.local))
 	for _, p := range r.local {
 		out = append(out, p)
 	}
@@ -206,10 +207,10 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 		if r.fetchers != nil {
 			r.fetchers.Remove(follower.Key{TopicID: k.id, Partition: k.idx})
 		}
-		if err := p.delete(); err != nil {
+		if err := p.Delete(); err != nil {
 			errs = append(errs, err)
 		}
-		r.lg.Info("replica deleted", "topic", p.topic, "partition", p.index)
+		r.lg.Info("replica deleted", "topic", p.Topic(), "partition", p.Index())
 	}
 	if removeOrphans {
 		if err := r.removeOrphans(want); err != nil {
@@ -234,7 +235,7 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 	v := &registryView{img: img, byName: map[string]*topic{}, byID: map[topicID]*topic{}}
 	for _, mt := range img.Topics() {
 		t := &topic{name: mt.Name, id: mt.ID, cfg: cfgs[mt.ID], state: mt.Partitions,
-			parts: make([]*partition, len(mt.Partitions))}
+			parts: make([]*partition.Replica, len(mt.Partitions))}
 		for i := range mt.Partitions {
 			t.parts[i] = r.local[partKey{mt.ID, int32(i)}]
 		}
@@ -248,7 +249,7 @@ func (r *registry) apply(img *meta.Image, fenced, removeOrphans bool) error {
 // deleted topic is never mistaken for a new topic of the same name.
 const partitionMetaFile = "partition.metadata"
 
-func (r *registry) openReplica(k partKey, w wanted) (*partition, error) {
+func (r *registry) openReplica(k partKey, w wanted) (*partition.Replica, error) {
 	dir := r.partitionDir(w.topic, k.idx)
 	want := "version: 0\ntopic_id: " + k.id.String() + "\n"
 	b, err := os.ReadFile(filepath.Join(dir, partitionMetaFile))
@@ -269,37 +270,33 @@ func (r *registry) openReplica(k partKey, w wanted) (*partition, error) {
 			return nil, fmt.Errorf("open %s: %w", dir, err)
 		}
 	}
-	p, err := openPartition(dir, w.topic, k.idx, w.cfg, r.nodeID, r.repl, r.lg)
-	if err != nil {
-		return nil, err
-	}
-	p.id, p.isr = k.id, r.isr
-	return p, nil
+	return partition.Open(dir, partition.Config{Topic: w.topic, Index: k.idx, TopicID: k.id, NodeID: r.nodeID,
+		Log: w.cfg.log, Replication: r.repl, ISR: r.isr, Logger: r.lg})
 }
 
 // reconcileRole gives a replica the role the image assigns: leader (a new leader epoch), an ISR
 // update in the same epoch, or follower of the image's leader (fetching from it unless it has none).
-func (r *registry) reconcileRole(p *partition, k partKey, w wanted, lead bool) error {
-	cur := p.currentRole()
+func (r *registry) reconcileRole(p *partition.Replica, k partKey, w wanted, lead bool) error {
+	cur := p.Role()
 	ps := w.state
 	fk := follower.Key{TopicID: k.id, Partition: k.idx}
 	switch {
-	case lead && (!cur.leader || cur.epoch != ps.LeaderEpoch):
+	case lead && (!cur.Leader || cur.Epoch != ps.LeaderEpoch):
 		if r.fetchers != nil {
 			r.fetchers.Remove(fk)
 		}
-		if err := p.becomeLeader(time.Now(), ps); err != nil {
-			p.becomeFollower(ps)
+		if err := p.BecomeLeader(time.Now(), ps); err != nil {
+			p.BecomeFollower(ps)
 			return fmt.Errorf("become leader of %s-%d: %w", w.topic, k.idx, err)
 		}
-		p.lg.Info("became leader", "leader_epoch", ps.LeaderEpoch, "log_end_offset", p.log.LogEndOffset(),
-			"high_watermark", p.highWatermark(), "isr", ps.ISR)
-	case lead && cur.partitionEpoch != ps.PartitionEpoch:
-		p.updateISR(ps)
-		p.lg.Info("isr changed", "isr", ps.ISR, "partition_epoch", ps.PartitionEpoch)
-	case !lead && (cur.leader || cur.epoch != ps.LeaderEpoch):
-		p.becomeFollower(ps)
-		p.lg.Info("became follower", "leader", ps.Leader, "leader_epoch", ps.LeaderEpoch)
+		p.Logger().Info("became leader", "leader_epoch", ps.LeaderEpoch, "log_end_offset", p.Log().LogEndOffset(),
+			"high_watermark", p.HighWatermark(), "isr", ps.ISR)
+	case lead && cur.PartitionEpoch != ps.PartitionEpoch:
+		p.UpdateISR(ps)
+		p.Logger().Info("isr changed", "isr", ps.ISR, "partition_epoch", ps.PartitionEpoch)
+	case !lead && (cur.Leader || cur.Epoch != ps.LeaderEpoch):
+		p.BecomeFollower(ps)
+		p.Logger().Info("became follower", "leader", ps.Leader, "leader_epoch", ps.LeaderEpoch)
 		if r.fetchers == nil {
 			return nil
 		}
@@ -308,8 +305,8 @@ func (r *registry) reconcileRole(p *partition, k partKey, w wanted, lead bool) e
 		} else {
 			r.fetchers.Set(fk, follower.Assignment{Topic: w.topic, Leader: ps.Leader, LeaderEpoch: ps.LeaderEpoch, Replica: p})
 		}
-	case !lead && cur.partitionEpoch != ps.PartitionEpoch:
-		p.updateISR(ps)
+	case !lead && cur.PartitionEpoch != ps.PartitionEpoch:
+		p.UpdateISR(ps)
 	}
 	return nil
 }
@@ -346,8 +343,8 @@ func (r *registry) closeAll() error {
 	r.closed = true
 	var errs []error
 	for _, p := range r.local {
-		if err := p.close(); err != nil {
-			errs = append(errs, fmt.Errorf("close %s-%d: %w", p.topic, p.index, err))
+		if err := p.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s-%d: %w", p.Topic(), p.Index(), err))
 		}
 	}
 	return errors.Join(errs...)

@@ -1,4 +1,4 @@
-package node
+package partition
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // length differs.
 
 // loadProducers opens the partition's snapshot store and rebuilds the producer state.
-func (p *partition) loadProducers() (*producerstate.State, error) {
+func (p *Replica) loadProducers() (*producerstate.State, error) {
 	store, err := producerstate.OpenStore(p.log.Dir(), producerstate.StoreConfig{Keep: 2, Logger: p.lg})
 	if err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func (p *partition) loadProducers() (*producerstate.State, error) {
 // rebuildProducers rebuilds the producer state from the newest usable snapshot plus a replay of the
 // log after it (at open, and after a follower's truncation, so that the state matches the log
 // exactly).
-func (p *partition) rebuildProducers() (*producerstate.State, error) {
+func (p *Replica) rebuildProducers() (*producerstate.State, error) {
 	store := p.snaps
 	leo, start := p.log.LogEndOffset(), p.log.LogStartOffset()
 	// Snapshots above the log end offset describe batches recovery or truncation removed.
@@ -71,9 +71,10 @@ func (p *partition) rebuildProducers() (*producerstate.State, error) {
 	return st, nil
 }
 
-// snapshot saves the producer state at the current log end offset (periodic snapshots). The state is
-// cloned under mu and written outside it, so Produce is blocked only for the copy.
-func (p *partition) snapshot() error {
+// Snapshot saves the producer state at the current log end offset (the broker calls it
+// periodically; Close saves one too). Idle producers expire first. The state is cloned under mu and
+// written outside it, so Produce is blocked only for the copy. A closed replica saves nothing.
+func (p *Replica) Snapshot() error {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -85,12 +86,12 @@ func (p *partition) snapshot() error {
 	return p.saveSnapshot(st, leo)
 }
 
-// snapshotLocked is snapshot for a caller holding mu (close).
-func (p *partition) snapshotLocked() error {
+// snapshotLocked is Snapshot for a caller holding mu (close).
+func (p *Replica) snapshotLocked() error {
 	return p.saveSnapshot(p.producers, p.log.LogEndOffset())
 }
 
-func (p *partition) saveSnapshot(st *producerstate.State, leo int64) error {
+func (p *Replica) saveSnapshot(st *producerstate.State, leo int64) error {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
 	if leo == p.lastSnapshot {
@@ -101,4 +102,11 @@ func (p *partition) saveSnapshot(st *producerstate.State, leo int64) error {
 	}
 	p.lastSnapshot = leo
 	return nil
+}
+
+// Producer returns the producer state of producerID, if this replica retains any.
+func (p *Replica) Producer(producerID int64) (producerstate.Producer, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.producers.Producer(producerID)
 }

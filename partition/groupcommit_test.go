@@ -1,4 +1,4 @@
-package node
+package partition
 
 import (
 	"log/slog"
@@ -51,20 +51,17 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 	g := &gateFS{FS: segment.OSFS(), started: make(chan struct{}, 64), gate: make(chan struct{})}
 	base := segment.DefaultConfig()
 	base.FS = g
-	tc, err := parseTopicConfig(base, map[string]string{"sluice.durability": "always"})
+	base.Durability = segment.DurabilityAlways // sluice.durability=always
+	p, err := Open(t.TempDir(), Config{Topic: "gc", Index: 0, NodeID: 1, Log: base, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := openPartition(t.TempDir(), "gc", 0, tc, 1, replica.Config{}, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Lead in epoch 0 with an ISR of one (becomeLeader would fsync the epoch file through the gate).
+	// Lead in epoch 0 with an ISR of one (BecomeLeader would fsync the epoch file through the gate).
 	p.core.BecomeLeader(time.Now(), replica.Metadata{Leader: 1, Replicas: []int32{1}, ISR: []int32{1}}, 0)
-	p.role.Store(&role{leader: true})
+	p.role.Store(&Role{Leader: true})
 	defer func() {
 		close(g.gate) // let Close sync freely
-		if err := p.close(); err != nil {
+		if err := p.Close(); err != nil {
 			t.Error(err)
 		}
 	}()
@@ -76,7 +73,7 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 		b := batchtest.Build(batchtest.Producer(pid, 0, 0), batchtest.Values("x"))
 		c, err := segment.Check(b, segment.DefaultConfig().MaxBatchBytes)
 		if err == nil {
-			_, err = p.append(c)
+			_, err = p.Produce(c)
 		}
 		if err != nil {
 			errs <- err
@@ -85,7 +82,7 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 	wg.Add(1)
 	go produce(1)
 	<-g.started // the first append's fdatasync is running
-	if hw := p.highWatermark(); hw != 0 {
+	if hw := p.HighWatermark(); hw != 0 {
 		t.Fatalf("HW %d while the only batch is not yet synced", hw)
 	}
 	for i := int64(2); i <= 8; i++ {
@@ -110,7 +107,7 @@ func TestProduceGroupCommitOnePartition(t *testing.T) {
 	if n := g.syncs.Load(); n != 2 {
 		t.Fatalf("%d fdatasyncs for 8 appends, want 2", n)
 	}
-	if hw := p.highWatermark(); hw != 8 {
+	if hw := p.HighWatermark(); hw != 8 {
 		t.Fatalf("HW %d, want 8", hw)
 	}
 }
