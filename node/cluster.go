@@ -147,14 +147,20 @@ func (n *Node) startCluster(ctx context.Context) error {
 	reg.repl = replica.Config{LagTime: n.cfg.ReplicaLagTime}
 	alter := newAlterPartitions(n)
 	reg.isr = alter
+	n.offline = newOfflineReplicas(n)
+	reg.onOffline = n.offline.add
 	if cp.linkLn != nil {
 		cp.fetchers = n.newFetchers()
 		reg.fetchers = cp.fetchers
 	}
-	cp.wg.Add(2)
+	cp.wg.Add(3)
 	go func() {
 		defer cp.wg.Done()
 		alter.run(rctx)
+	}()
+	go func() {
+		defer cp.wg.Done()
+		n.offline.run(rctx)
 	}()
 	go func() {
 		defer cp.wg.Done()

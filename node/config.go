@@ -153,6 +153,10 @@ type Config struct {
 	ReplicaFetchResponseMaxBytes int32
 	// ReplicaFetchBackoff is replica.fetch.backoff.ms, the wait after a fetch error. Default 1s.
 	ReplicaFetchBackoff time.Duration
+	// ReplicationThrottle bounds the record bytes per second this broker's replica fetchers receive,
+	// all partitions together (a follower-side replication throttle, KIP-73 style), so a replica
+	// catching up does not starve producers of disk and network. 0 (default) = off.
+	ReplicationThrottle int64
 	// HighWatermarkCheckpointInterval is how often every partition's high watermark is written to
 	// its directory (replica.high.watermark.checkpoint.interval.ms; also at shutdown). Default 5s.
 	HighWatermarkCheckpointInterval time.Duration
@@ -316,6 +320,9 @@ func (c Config) Validate() error {
 	if c.ReplicaFetchMaxBytes < 1024 || c.ReplicaFetchResponseMaxBytes < c.ReplicaFetchMaxBytes {
 		return bad("need 1024 <= ReplicaFetchMaxBytes (%d) <= ReplicaFetchResponseMaxBytes (%d)",
 			c.ReplicaFetchMaxBytes, c.ReplicaFetchResponseMaxBytes)
+	}
+	if c.ReplicationThrottle < 0 {
+		return bad("ReplicationThrottle %d < 0", c.ReplicationThrottle)
 	}
 	if c.ShutdownTimeout <= 0 {
 		return bad("ShutdownTimeout %v <= 0", c.ShutdownTimeout)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/sluice-io/sluice/raftlog/controller"
 	"github.com/sluice-io/sluice/raftlog/meta"
 )
 
@@ -31,4 +32,7 @@ type controlPlane interface {
 	// alterPartition commits a leader's ISR changes and returns the raft index and the items the
 	// controller refused, with their reasons.
 	alterPartition(ctx context.Context, cmd meta.AlterPartition) (uint64, []meta.PartitionRejection, error)
+	// replicasOffline reports replicas whose logs failed; the controller moves their leadership and
+	// ISR membership away. It returns once the moves are committed.
+	replicasOffline(ctx context.Context, brokerEpoch int64, parts []controller.PartitionRef) error
 }

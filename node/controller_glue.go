@@ -162,3 +162,7 @@ func (r rpcControl) allocateProducerIDs(ctx context.Context, brokerEpoch int64) 
 func (r rpcControl) alterPartition(ctx context.Context, cmd meta.AlterPartition) (uint64, []meta.PartitionRejection, error) {
 	return r.g.cli.AlterPartition(ctx, cmd)
 }
+
+func (r rpcControl) replicasOffline(ctx context.Context, brokerEpoch int64, parts []controller.PartitionRef) error {
+	return r.g.cli.ReplicasOffline(ctx, r.n.cfg.NodeID, brokerEpoch, parts)
+}

@@ -30,6 +30,9 @@ type ClusterStatus struct {
 	LeadersPerBroker map[int32]int         `json:"leaders_per_broker"`
 	// Led lists the partitions this node leads, with each follower's progress as this leader sees it.
 	Led []LedPartition `json:"led_partitions"`
+	// OfflineReplicas are this node's replicas whose logs failed (a disk error): they neither lead
+	// nor follow until the broker restarts.
+	OfflineReplicas []ClusterPartitionRef `json:"offline_replicas"`
 }
 
 // LedPartition is a partition this node leads, in ClusterStatus.
@@ -131,6 +134,10 @@ func (n *Node) ClusterStatus() ClusterStatus {
 		st.Brokers[i].Leaders = st.LeadersPerBroker[st.Brokers[i].ID]
 	}
 	st.Led = n.replicationStatus()
+	st.OfflineReplicas = []ClusterPartitionRef{}
+	if n.offline != nil {
+		st.OfflineReplicas = n.offline.list()
+	}
 	return st
 }
 

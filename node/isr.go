@@ -154,12 +154,13 @@ func (n *Node) newFetchers() *follower.Manager {
 		Dial: func(ctx context.Context, id int32) (net.Conn, error) {
 			return n.dialPeer(ctx, dialer, id, link.PurposeFetch)
 		},
-		MaxWait:           n.cfg.ReplicaFetchWait,
-		PartitionMaxBytes: n.cfg.ReplicaFetchMaxBytes,
-		MaxBytes:          n.cfg.ReplicaFetchResponseMaxBytes,
-		Backoff:           n.cfg.ReplicaFetchBackoff,
-		OnReceived:        func(b int) { n.metrics.replicaBytesIn.Add(float64(b)) },
-		Logger:            n.lg,
+		MaxWait:             n.cfg.ReplicaFetchWait,
+		PartitionMaxBytes:   n.cfg.ReplicaFetchMaxBytes,
+		MaxBytes:            n.cfg.ReplicaFetchResponseMaxBytes,
+		Backoff:             n.cfg.ReplicaFetchBackoff,
+		ThrottleBytesPerSec: n.cfg.ReplicationThrottle,
+		OnReceived:          func(b int) { n.metrics.replicaBytesIn.Add(float64(b)) },
+		Logger:              n.lg,
 	})
 }
 

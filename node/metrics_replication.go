@@ -61,6 +61,15 @@ func newReplicationMetrics(n *Node, reg *prometheus.Registry) replicationMetrics
 		count("sluice_at_min_isr_partitions", "Led partitions whose ISR is exactly min.insync.replicas (one more loss refuses acks=all).",
 			func(_ *partition.Replica, isr, _, minISR int) bool { return isr == minISR }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sluice_offline_replicas",
+			Help: "Replicas on this broker whose logs failed (a disk error); they neither lead nor follow until a restart.",
+		}, func() float64 {
+			if n.offline == nil {
+				return 0
+			}
+			return float64(n.offline.count())
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "sluice_replica_max_lag_offsets",
 			Help: "The largest follower lag, in offsets, over the partitions this broker leads.",
 		}, func() float64 {

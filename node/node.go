@@ -64,7 +64,8 @@ type Node struct {
 	// never acts as leader after it was fenced, even if it was frozen and has not yet noticed.
 	lease     atomic.Pointer[leaseState]
 	clockBase time.Time
-	dirLock   *fsutil.Lock // the data directory's lock, held from Start to the end of Shutdown
+	dirLock   *fsutil.Lock     // the data directory's lock, held from Start to the end of Shutdown
+	offline   *offlineReplicas // replicas whose logs failed, reported to the controller
 	// queued bounds request frames read but not yet answered, across connections.
 	queued       byteBudget
 	shuttingDown atomic.Bool // controlled shutdown in progress

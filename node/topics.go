@@ -88,9 +88,10 @@ type registry struct {
 	lg      *slog.Logger
 	// Replication: the core's settings, where ISR changes go and the replica fetchers (nil on a
 	// node without an internal listener: nothing to fetch from).
-	repl     replica.Config
-	isr      partition.ISRProposer
-	fetchers *follower.Manager
+	repl      replica.Config
+	isr       partition.ISRProposer
+	fetchers  *follower.Manager
+	onOffline func(*partition.Replica) // a replica's log failed (offline.go)
 
 	view atomic.Pointer[registryView]
 
@@ -271,7 +272,7 @@ func (r *registry) openReplica(k partKey, w wanted) (*partition.Replica, error) 
 		}
 	}
 	return partition.Open(dir, partition.Config{Topic: w.topic, Index: k.idx, TopicID: k.id, NodeID: r.nodeID,
-		Log: w.cfg.log, Replication: r.repl, ISR: r.isr, Logger: r.lg})
+		Log: w.cfg.log, Replication: r.repl, ISR: r.isr, OnOffline: r.onOffline, Logger: r.lg})
 }
 
 // reconcileRole gives a replica the role the image assigns: leader (a new leader epoch), an ISR
@@ -280,6 +281,14 @@ func (r *registry) reconcileRole(p *partition.Replica, k partKey, w wanted, lead
 	cur := p.Role()
 	ps := w.state
 	fk := follower.Key{TopicID: k.id, Partition: k.idx}
+	if p.Offline() {
+		// Its log failed: it neither leads nor fetches until a restart; the controller has been
+		// told (offline.go) and moves the partition's leadership and ISR away from it.
+		if r.fetchers != nil {
+			r.fetchers.Remove(fk)
+		}
+		return nil
+	}
 	switch {
 	case lead && (!cur.Leader || cur.Epoch != ps.LeaderEpoch):
 		if r.fetchers != nil {

@@ -79,9 +79,17 @@
 // Long-polling fetches wait on it and re-check afterwards (see fetch.Signal for the order that
 // loses no wake-up).
 //
+// # Failed logs
+//
+// A log operation that fails on the file system (segment.ErrFailed, or an *fs.PathError such as EIO
+// or ENOSPC) takes the replica offline for good (Offline): it stops leading (acks=all waits fail
+// with ErrNotLeader), refuses BecomeLeader (ErrOffline) and Config.OnOffline is called once, with
+// no lock held, so the broker can stop fetching it and report it to the controller. Only a restart,
+// which reopens and recovers the log, brings it back.
+//
 // # Errors
 //
-// ErrNotLeader, ErrClosed, ErrRequestTimedOut and the leader-epoch fencing errors of
+// ErrNotLeader, ErrClosed, ErrOffline, ErrRequestTimedOut and the leader-epoch fencing errors of
 // CheckLeaderEpoch are this package's; the core's (replica.ErrNotEnoughReplicas, ...), segment's and
 // producerstate's errors pass through, and the follower side answers follower.ErrStale when the
 // replica no longer follows in the fetcher's epoch. Package node maps them to Kafka codes.

@@ -17,6 +17,9 @@ var (
 	// ErrUnknownLeaderEpoch: a request's current leader epoch is newer than the partition's
 	// (UNKNOWN_LEADER_EPOCH).
 	ErrUnknownLeaderEpoch = errors.New("partition: unknown leader epoch")
+	// ErrOffline: the replica's log failed (KAFKA_STORAGE_ERROR); it neither leads nor follows
+	// until the broker restarts.
+	ErrOffline = errors.New("partition: replica offline after a log failure")
 )
 
 // CheckLeaderEpoch applies Kafka's fencing of a client-supplied current leader epoch (-1 = not sent)

@@ -32,7 +32,8 @@ func (p *Replica) FetchPosition() (int64, int32) {
 }
 
 // Diverged implements follower.Replica: truncate to where the leader's log and ours agree.
-func (p *Replica) Diverged(leaderEpoch int32, div wire.EpochEndOffset) error {
+func (p *Replica) Diverged(leaderEpoch int32, div wire.EpochEndOffset) (err error) {
+	defer p.checkFailed(&err) // runs after the unlock below
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.followingLocked(leaderEpoch); err != nil {
@@ -51,7 +52,8 @@ func (p *Replica) Diverged(leaderEpoch int32, div wire.EpochEndOffset) error {
 
 // OutOfRange implements follower.Replica: the follower is below the leader's log start (or the
 // leader's log is shorter and no epoch told where to cut): restart the log at the leader's start.
-func (p *Replica) OutOfRange(leaderEpoch int32, leaderLogStart int64) error {
+func (p *Replica) OutOfRange(leaderEpoch int32, leaderLogStart int64) (err error) {
+	defer p.checkFailed(&err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.followingLocked(leaderEpoch); err != nil {
@@ -97,7 +99,8 @@ func (p *Replica) resetAfterTruncationLocked() error {
 
 // Append implements follower.Replica: the leader's batches, verbatim. The producer state follows
 // the replicated batches, so a producer retrying after a failover is answered as a duplicate.
-func (p *Replica) Append(leaderEpoch int32, records []byte) (func() error, error) {
+func (p *Replica) Append(leaderEpoch int32, records []byte) (_ func() error, err error) {
+	defer p.checkFailed(&err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if err := p.followingLocked(leaderEpoch); err != nil {
@@ -115,6 +118,7 @@ func (p *Replica) Append(leaderEpoch int32, records []byte) (func() error, error
 	end := info.LastOffset + 1
 	return func() error {
 		if err := pending.Wait(); err != nil {
+			p.checkFailed(&err)
 			return err
 		}
 		p.rmu.Lock()
@@ -129,7 +133,8 @@ func (p *Replica) Append(leaderEpoch int32, records []byte) (func() error, error
 
 // Fetched implements follower.Replica: the follower's HW becomes min(leader's HW, own LEO), and its
 // log start follows the leader's.
-func (p *Replica) Fetched(leaderEpoch int32, leaderHW, leaderLogStart int64) error {
+func (p *Replica) Fetched(leaderEpoch int32, leaderHW, leaderLogStart int64) (err error) {
+	defer p.checkFailed(&err)
 	if r := p.Role(); r.Leader || r.Epoch != leaderEpoch {
 		return fmt.Errorf("%w: %s-%d", follower.ErrStale, p.topic, p.index)
 	}

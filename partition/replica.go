@@ -3,6 +3,7 @@ package partition
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,9 @@ type Config struct {
 	Replication replica.Config
 	// ISR takes the core's ISR changes; nil (no controller) drops them.
 	ISR ISRProposer
+	// OnOffline is told, once, that the replica's log failed (a disk error; see Offline). It must not
+	// block. Nil: nobody is told.
+	OnOffline func(*Replica)
 	// Logger receives the replica's logs, bound with topic and partition; nil discards them.
 	Logger *slog.Logger
 }
@@ -83,6 +87,11 @@ type Replica struct {
 	// durable is the log end the last completed append reached (durable under durability=always);
 	// acks=1 duplicates wait for it.
 	durable atomic.Int64
+
+	// offline is set, for good, when the log failed (segment.ErrFailed: a write, sync or truncation
+	// error left the files in an unknown state).
+	offline   atomic.Bool
+	onOffline func(*Replica)
 }
 
 // Open opens (recovering) the log in dir and rebuilds the producer state from the newest snapshot
@@ -97,7 +106,7 @@ func Open(dir string, cfg Config) (*Replica, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	p := &Replica{topic: cfg.Topic, index: cfg.Index, id: cfg.TopicID, log: l, cfg: cfg.Log, isr: cfg.ISR,
+	p := &Replica{topic: cfg.Topic, index: cfg.Index, id: cfg.TopicID, log: l, cfg: cfg.Log, isr: cfg.ISR, onOffline: cfg.OnOffline,
 		lg: lg.With("topic", cfg.Topic, "partition", cfg.Index), lastSnapshot: -1, waits: map[uint64]chan error{}}
 	p.core = replica.New(cfg.NodeID, cfg.Replication, l.LogStartOffset(), l.LogEndOffset(), l.HighWatermarkCheckpoint())
 	p.hw.Store(p.core.HighWatermark())
@@ -145,11 +154,15 @@ func (p *Replica) Role() Role {
 // BecomeLeader records (epoch -> log end offset) in the log's epoch cache, then accepts writes
 // stamped with the epoch. Holding mu orders it against in-flight appends of an older role. The high
 // watermark does not move: it advances once every ISR member has fetched in the new epoch.
-func (p *Replica) BecomeLeader(now time.Time, ps meta.Partition) error {
+func (p *Replica) BecomeLeader(now time.Time, ps meta.Partition) (err error) {
+	defer p.checkFailed(&err)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
+	}
+	if p.offline.Load() {
+		return ErrOffline
 	}
 	if p.cfg.Durability == segment.DurabilityAlways {
 		// A follower append may still wait for its fdatasync; the core must count only synced
@@ -215,7 +228,8 @@ type ProduceResult struct {
 // end once it is durable. A duplicate of a retained batch is not appended: its original offsets are
 // returned (Duplicate set), and the caller waits for them like for a new append. Produce returns
 // once the append is durable under the log's durability policy.
-func (p *Replica) Produce(batch segment.Checked) (ProduceResult, error) {
+func (p *Replica) Produce(batch segment.Checked) (_ ProduceResult, err error) {
+	defer p.checkFailed(&err)
 	h := batch.Header()
 	p.mu.Lock()
 	if p.closed {
@@ -313,4 +327,29 @@ func (p *Replica) stopWaits() {
 	p.rmu.Lock()
 	defer p.rmu.Unlock()
 	p.applyReadyLocked(p.core.BecomeFollower(replica.Metadata{Leader: -1}))
+}
+
+// Offline reports whether the replica's log failed. An offline replica neither leads nor follows
+// until the broker restarts (which reopens and recovers the log): the broker reports it to the
+// controller, which moves its leadership away and keeps it out of the ISR.
+func (p *Replica) Offline() bool { return p.offline.Load() }
+
+// checkFailed takes the replica offline when *err says its log failed: the log refuses writes
+// (segment.ErrFailed), or a file operation failed (an *fs.PathError: EIO, ENOSPC, a vanished file),
+// which Kafka likewise treats as a failed log directory. Callers defer it before taking mu, so it
+// runs with no lock held.
+func (p *Replica) checkFailed(err *error) {
+	var pathErr *fs.PathError
+	if *err == nil || !(errors.Is(*err, segment.ErrFailed) || errors.As(*err, &pathErr)) || !p.offline.CompareAndSwap(false, true) {
+		return
+	}
+	p.lg.Error("replica offline: its log failed; leadership and ISR membership go to other replicas", "err", *err)
+	r := p.Role()
+	r.Leader = false
+	p.role.Store(&r)
+	p.stopWaits()
+	p.signal.Notify()
+	if p.onOffline != nil {
+		p.onOffline(p)
+	}
 }

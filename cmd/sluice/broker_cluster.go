@@ -72,5 +72,6 @@ func clusterFlags(fs *flag.FlagSet, cfg *node.Config) {
 	fs.DurationVar(&cfg.ReplicaLagTime, "replica-lag-time", cfg.ReplicaLagTime, "a follower not caught up with its leader for this long leaves the ISR (replica.lag.time.max.ms)")
 	fs.DurationVar(&cfg.ReplicaFetchWait, "replica-fetch-wait", cfg.ReplicaFetchWait, "long-poll of follower fetches (replica.fetch.wait.max.ms)")
 	fs.DurationVar(&cfg.ReplicaFetchBackoff, "replica-fetch-backoff", cfg.ReplicaFetchBackoff, "wait after a failed follower fetch (replica.fetch.backoff.ms)")
+	fs.Int64Var(&cfg.ReplicationThrottle, "replication-throttle", cfg.ReplicationThrottle, "bytes per second this broker's replica fetchers may receive, all partitions together (0: no throttle)")
 	fs.DurationVar(&cfg.HighWatermarkCheckpointInterval, "hw-checkpoint-interval", cfg.HighWatermarkCheckpointInterval, "how often partitions write their high watermark to disk")
 }
