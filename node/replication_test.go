@@ -8,13 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/testutil"
 )
 
 // produceAll writes values to topic partition 0 with acks=all and idempotence, one synchronous
@@ -52,30 +52,10 @@ func (c *testCluster) leaderOf(topic string, p int32) *Node {
 	return nil
 }
 
-// logBytes concatenates a replica's segment files of topic-p (the bytes on disk).
+// logBytes is a replica's segment bytes of topic-p.
 func logBytes(t *testing.T, n *Node, topic string, p int32) []byte {
 	t.Helper()
-	dir := filepath.Join(n.cfg.DataDir, fmt.Sprintf("%s-%d", topic, p))
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".log") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
-	var all []byte
-	for _, name := range names {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, b...)
-	}
-	return all
+	return testutil.SegmentBytes(t, filepath.Join(n.cfg.DataDir, fmt.Sprintf("%s-%d", topic, p)))
 }
 
 // TestReplicationSurvivesLeaderKill: with RF=3, every acks=all record is on every replica, byte for

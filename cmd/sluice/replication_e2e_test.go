@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/sluice-io/sluice/internal/testutil"
 )
 
 // steadyProducer produces values "p-<n>" one synchronous request after another (acks=all,
@@ -156,30 +157,29 @@ func partitionLeader(d *devCluster, topic string) (partView, bool) {
 	return partView{}, false
 }
 
-// segmentBytes concatenates a node's segment files of topic-0.
+// segmentBytes is a node's segment bytes of topic-0.
 func segmentBytes(t *testing.T, dataDir, topic string) []byte {
 	t.Helper()
-	dir := filepath.Join(dataDir, topic+"-0")
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".log") {
-			names = append(names, e.Name())
+	return testutil.SegmentBytes(t, filepath.Join(dataDir, topic+"-0"))
+}
+
+// fullISR waits until topic partition 0 has all three replicas in sync and returns it with one of
+// its followers.
+func fullISR(t *testing.T, d *devCluster, topic string) (partView, int32) {
+	t.Helper()
+	var p partView
+	waitFor(t, 30*time.Second, "a full ISR", func() (bool, string) {
+		var ok bool
+		p, ok = partitionLeader(d, topic)
+		return ok && len(p.ISR) == 3, fmt.Sprintf("%+v", p)
+	})
+	var follower int32
+	for _, r := range p.Replicas {
+		if r != p.Leader {
+			follower = r
 		}
 	}
-	sort.Strings(names)
-	var all []byte
-	for _, name := range names {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		all = append(all, b...)
-	}
-	return all
+	return p, follower
 }
 
 // TestReplicationLeaderKills kills the partition leader twice during a steady acks=all produce
@@ -264,18 +264,7 @@ func TestReplicationFrozenFollower(t *testing.T) {
 		<-sp.done
 	}()
 	waitFor(t, 60*time.Second, "first writes", func() (bool, string) { return sp.ackedCount() >= 50, "" })
-	var p partView
-	waitFor(t, 30*time.Second, "a full ISR", func() (bool, string) {
-		var ok bool
-		p, ok = partitionLeader(d, "frozen")
-		return ok && len(p.ISR) == 3, fmt.Sprintf("%+v", p)
-	})
-	var victim int32
-	for _, r := range p.Replicas {
-		if r != p.Leader {
-			victim = r
-		}
-	}
+	_, victim := fullISR(t, d, "frozen")
 	pid := d.node(victim).PID
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -536,18 +525,7 @@ func TestReplicationWipedFollower(t *testing.T) {
 		}
 		values = append(values, v)
 	}
-	var p partView
-	waitFor(t, 30*time.Second, "a full ISR", func() (bool, string) {
-		var ok bool
-		p, ok = partitionLeader(d, "wiped")
-		return ok && len(p.ISR) == 3, fmt.Sprintf("%+v", p)
-	})
-	var victim int32
-	for _, r := range p.Replicas {
-		if r != p.Leader {
-			victim = r
-		}
-	}
+	p, victim := fullISR(t, d, "wiped")
 	d.kill9(victim)
 	if err := os.RemoveAll(filepath.Join(d.node(victim).DataDir, "wiped-0")); err != nil {
 		t.Fatal(err)
