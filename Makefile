@@ -38,6 +38,18 @@ bench:
 bench-broker: build
 	./bin/sluice bench --size 1GiB --rounds 5 --duration 3s --json docs/bench-results.json --svg docs/bench-fetch.svg
 
+# Replication on a three-broker cluster: follower catch-up beside raw sendfile into a file, acks=all
+# throughput beside NATS JetStream R3, acks=all latency, kill -9 failover (docs/benchmarks.md, about
+# 3 minutes plus the NATS build). NATS_BIN_DIR keeps the nats-server/nats build between runs.
+NATS_BIN_DIR ?=
+bench-replication: build
+	./bin/sluice bench replication --nats-script scripts/nats-bench.sh $(if $(NATS_BIN_DIR),--nats-bin-dir $(NATS_BIN_DIR)) \
+	  --json docs/bench-replication.json --svg docs/bench-replication.svg
+
+# NATS JetStream R3 publish alone (builds nats-server and natscli in a throwaway GOBIN).
+nats-bench:
+	./scripts/nats-bench.sh $(if $(NATS_BIN_DIR),--bin-dir $(NATS_BIN_DIR))
+
 # Metadata scale: 1,000 partitions RF 3, then idle CPU at 10,000 partition-replicas.
 scale:
 	./scripts/scale-check.sh 30

@@ -37,6 +37,7 @@ type Broker struct {
 	TLSAddr   string // TLS Kafka listener (copying path)
 	HTTPAddr  string
 	spec      BrokerSpec
+	args      []string // the command line after Binary, for Restart
 	cmd       *exec.Cmd
 	done      chan struct{} // closed when the process has been reaped
 	waitErr   error
@@ -86,7 +87,7 @@ func startBroker(ctx context.Context, spec BrokerSpec) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Broker{PlainAddr: ports[0], TLSAddr: ports[1], HTTPAddr: ports[2], spec: spec, done: make(chan struct{})}
+	b := &Broker{PlainAddr: ports[0], TLSAddr: ports[1], HTTPAddr: ports[2], spec: spec}
 	args := []string{"broker",
 		"--node-id", "1",
 		"--data-dir", spec.DataDir,
@@ -102,9 +103,20 @@ func startBroker(ctx context.Context, spec BrokerSpec) (*Broker, error) {
 		args = append(args, "--disable-sendfile")
 	}
 	args = append(args, spec.ExtraArgs...)
+	if err := b.launch(ctx, args); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// launch starts `spec.Binary args...` and waits for its /readyz. The
+// arguments are kept for Restart.
+func (b *Broker) launch(ctx context.Context, args []string) error {
+	spec := b.spec
+	b.args = args
 	logf, err := os.OpenFile(spec.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("bench: broker log: %w", err)
+		return fmt.Errorf("bench: broker log: %w", err)
 	}
 	defer logf.Close() // the child holds its own descriptor
 	fmt.Fprintf(logf, "=== %s %q\n", spec.Binary, args)
@@ -112,12 +124,14 @@ func startBroker(ctx context.Context, spec BrokerSpec) (*Broker, error) {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the benchmark
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start broker: %w", err)
+		return fmt.Errorf("bench: start broker: %w", err)
 	}
-	b.cmd = cmd
+	done := make(chan struct{})
+	b.cmd, b.done, b.waitErr = cmd, done, nil
 	go func() {
-		b.waitErr = cmd.Wait()
-		close(b.done)
+		err := cmd.Wait()
+		b.waitErr = err // read only after done is closed
+		close(done)
 	}()
 	timeout := spec.ReadyTimeout
 	if timeout <= 0 {
@@ -125,9 +139,29 @@ func startBroker(ctx context.Context, spec BrokerSpec) (*Broker, error) {
 	}
 	if err := b.waitReady(ctx, timeout); err != nil {
 		b.Kill()
-		return nil, err
+		return err
 	}
-	return b, nil
+	return nil
+}
+
+// Restart starts an exited broker again with the same command line (and so
+// the same ports and data dir) and waits for its /readyz.
+func (b *Broker) Restart(ctx context.Context) error {
+	select {
+	case <-b.done:
+	default:
+		return fmt.Errorf("bench: restart of broker pid %d, which still runs", b.Pid())
+	}
+	return b.launch(ctx, b.args)
+}
+
+// Signal sends sig to the broker process (SIGSTOP freezes it, SIGCONT
+// resumes it).
+func (b *Broker) Signal(sig syscall.Signal) error {
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("bench: signal %v to broker pid %d: %w", sig, b.Pid(), err)
+	}
+	return nil
 }
 
 // waitReady polls /readyz until it answers 200, the process exits or the
@@ -164,25 +198,47 @@ func (b *Broker) waitReady(ctx context.Context, timeout time.Duration) error {
 // the record bytes the broker has sent by that write path (sendfile, copy,
 // tls). A missing series reads as 0.
 func (b *Broker) FetchBytes(ctx context.Context, path string) (float64, error) {
+	v, err := b.Metrics(ctx, `sluice_fetch_bytes_total{path="`+path+`"}`)
+	if err != nil {
+		return 0, err
+	}
+	return v[0], nil
+}
+
+// Metrics scrapes /metrics once and returns the value of each series (a
+// metric name with its labels exactly as exposed); a missing series reads
+// as 0.
+func (b *Broker) Metrics(ctx context.Context, series ...string) ([]float64, error) {
+	body, err := httpGet(ctx, "http://"+b.HTTPAddr+"/metrics")
+	if err != nil {
+		return nil, fmt.Errorf("bench: metrics: %w", err)
+	}
+	out := make([]float64, len(series))
+	for i, s := range series {
+		if out[i], err = metricValue(body, s); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// httpGet returns the body of a 200 answer (at most 16 MiB), within 10s.
+func httpGet(ctx context.Context, url string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+b.HTTPAddr+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0, fmt.Errorf("bench: metrics: %w", err)
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("bench: metrics: %w", err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("bench: metrics: %s", resp.Status)
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return 0, fmt.Errorf("bench: metrics: %w", err)
-	}
-	return metricValue(body, `sluice_fetch_bytes_total{path="`+path+`"}`)
+	return io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 }
 
 // metricValue finds the sample line starting with series in a Prometheus

@@ -42,11 +42,46 @@
 // Each broker path names the raw baseline it is compared with; Report.link
 // fills the percentage.
 //
+// # Replication (RunReplication, `sluice bench replication`)
+//
+// RunReplication starts three brokers the way `sluice dev` does (internal
+// link, gossip, a generated cluster secret, all three raft voters, broker
+// defaults otherwise unless ReplConfig.BrokerArgs says so) and measures:
+//
+//  1. catch-up: per round a fresh RF=3 topic; a follower that is not the
+//     controller is frozen with SIGSTOP; CatchUpBytes are produced with
+//     acks=1; once the other follower has caught up, the load is
+//     fdatasynced on all brokers (so no dirty pages of the benchmark are
+//     left); SIGCONT, and the time until the follower's
+//     sluice_log_end_offset_sum (scraped from the follower every 10 ms, so
+//     the polling costs the leader nothing) has grown by exactly the records
+//     produced, with the leader's CPU from /proc and its
+//     sluice_replica_fetch_bytes_total{path="sendfile"}. The raw baseline of
+//     the round: a raw peer process sendfiles the leader's segment file of
+//     the topic, and this process reads it BatchBytes at a time and writes
+//     each read to a file;
+//  2. acks=all: the pipelined raw client (producePipelined, acks -1) and a
+//     franz-go producer at its defaults, alternating, each round on a fresh
+//     RF=3 topic deleted afterwards; then scripts/nats-bench.sh (three
+//     nats-server processes, an R3 stream, `nats bench js pub async`), whose
+//     result line ParseNATSResult reads;
+//  3. latency: an open-loop producer sends one batch per interval at
+//     fractions of (2)'s throughput; a request's latency runs from when it
+//     was due, so queueing behind a full window counts;
+//  4. failover: SIGKILL of the leader of a partition the controller does not
+//     lead; both survivors are probed with single-record acks=all Produce
+//     requests (5 ms after each refusal) until one is acknowledged; the
+//     victim is restarted and the next sample waits for a full ISR.
+//
+// The frozen broker is skipped when /v1/cluster is polled; every broker is
+// resumed before the cluster stops.
+//
 // # Ownership and bounds
 //
-// Run is synchronous; it owns every goroutine it starts (progress printer,
-// produce writer, one fetcher per connection, kgo callbacks, peer readers)
-// and waits for them. Broker and peer processes are stopped at the end
+// Run and RunReplication are synchronous; each owns every goroutine it
+// starts (progress printer, produce writer, one fetcher per connection, kgo
+// callbacks, peer readers, failover probes, the NATS script's stderr
+// reader) and waits for them. Broker and peer processes are stopped at the end
 // (SIGTERM, or closing the peer's connection; SIGKILL on error), and get
 // Pdeathsig so they never outlive the benchmark. Every loop is bounded by a
 // count (passes, requests, empty fetches, peer requests) and by

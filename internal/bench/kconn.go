@@ -173,8 +173,15 @@ func responseBody(frame []byte, corr int32, flexible bool) ([]byte, error) {
 	return r.b, nil
 }
 
-// createTopic creates a topic with one partition; an existing topic is fine.
+// createTopic creates a topic with the broker's default replication
+// factor; an existing topic is fine.
 func (c *kconn) createTopic(ctx context.Context, name string, partitions int32) error {
+	return c.createTopicRF(ctx, name, partitions, -1)
+}
+
+// createTopicRF creates a topic with rf replicas (-1: the broker's
+// default); an existing topic is fine.
+func (c *kconn) createTopicRF(ctx context.Context, name string, partitions int32, rf int16) error {
 	v, err := c.version(19, 7)
 	if err != nil {
 		return err
@@ -185,7 +192,7 @@ func (c *kconn) createTopic(ctx context.Context, name string, partitions int32) 
 	t := kmsg.NewCreateTopicsRequestTopic()
 	t.Topic = name
 	t.NumPartitions = partitions
-	t.ReplicationFactor = -1
+	t.ReplicationFactor = rf
 	req.Topics = append(req.Topics, t)
 	resp := kmsg.NewPtrCreateTopicsResponse()
 	if err := c.roundTrip(ctx, req, resp); err != nil {
@@ -194,6 +201,31 @@ func (c *kconn) createTopic(ctx context.Context, name string, partitions int32) 
 	for _, t := range resp.Topics {
 		if t.ErrorCode != 0 && t.ErrorCode != 36 { // 36 TOPIC_ALREADY_EXISTS
 			return fmt.Errorf("%w: create topic %s: error %d", ErrProtocol, t.Topic, t.ErrorCode)
+		}
+	}
+	return nil
+}
+
+// deleteTopic deletes a topic; an unknown topic is fine.
+func (c *kconn) deleteTopic(ctx context.Context, name string) error {
+	v, err := c.version(20, 6)
+	if err != nil {
+		return err
+	}
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.Version = v
+	req.TimeoutMillis = 30000
+	req.TopicNames = []string{name}
+	t := kmsg.NewDeleteTopicsRequestTopic()
+	t.Topic = kmsg.StringPtr(name)
+	req.Topics = append(req.Topics, t)
+	resp := kmsg.NewPtrDeleteTopicsResponse()
+	if err := c.roundTrip(ctx, req, resp); err != nil {
+		return err
+	}
+	for _, t := range resp.Topics {
+		if t.ErrorCode != 0 && t.ErrorCode != 3 { // 3 UNKNOWN_TOPIC_OR_PARTITION
+			return fmt.Errorf("%w: delete topic %s: error %d", ErrProtocol, name, t.ErrorCode)
 		}
 	}
 	return nil

@@ -20,6 +20,7 @@ type progress struct {
 	phase string
 	start time.Time
 	total int64 // expected bytes, 0 = unknown
+	wait  bool  // a phase that moves no bytes: print only the elapsed time
 }
 
 func newProgress(w io.Writer) *progress { return &progress{w: w} }
@@ -27,9 +28,18 @@ func newProgress(w io.Writer) *progress { return &progress{w: w} }
 // begin starts a new phase.
 func (p *progress) begin(phase string, total int64) {
 	p.mu.Lock()
-	p.phase, p.start, p.total = phase, time.Now(), total
+	p.phase, p.start, p.total, p.wait = phase, time.Now(), total, false
 	p.mu.Unlock()
 	p.bytes.Store(0)
+}
+
+// beginWait starts a phase that waits for an event rather than moving
+// bytes (a failover, a cluster settling): its lines show the elapsed time.
+func (p *progress) beginWait(phase string) {
+	p.begin(phase, 0)
+	p.mu.Lock()
+	p.wait = true
+	p.mu.Unlock()
 }
 
 func (p *progress) add(n int64) { p.bytes.Add(n) }
@@ -37,10 +47,13 @@ func (p *progress) add(n int64) { p.bytes.Add(n) }
 // line renders the current phase's progress.
 func (p *progress) line() string {
 	p.mu.Lock()
-	phase, start, total := p.phase, p.start, p.total
+	phase, start, total, wait := p.phase, p.start, p.total, p.wait
 	p.mu.Unlock()
 	if phase == "" {
 		return ""
+	}
+	if wait {
+		return fmt.Sprintf("bench: %-28s  waiting %5.1fs", phase, time.Since(start).Seconds())
 	}
 	b := p.bytes.Load()
 	secs := time.Since(start).Seconds()

@@ -292,3 +292,37 @@ func (p *rawPeer) sinkRound(ctx context.Context, size int64, chunk []byte, prog 
 	}
 	return elapsed, nil
 }
+
+// fetchToFileRound asks for one pass over the peer's files on the first
+// connection, reads it in buffer-sized chunks and writes each to a file at
+// path (created or truncated, no fsync), as a follower appends each fetch
+// response. It returns
+// the bytes moved and the time until the last write returned.
+func (p *rawPeer) fetchToFileRound(ctx context.Context, path string, prog *progress) (int64, time.Duration, error) {
+	defer p.guard(ctx)()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return 0, 0, fmt.Errorf("bench: raw follower file: %w", err)
+	}
+	defer f.Close()
+	rw, buf := p.rws[0], p.bufs[0]
+	start := time.Now()
+	if _, err := rw.Write([]byte{'P'}); err != nil {
+		return 0, 0, fmt.Errorf("bench: raw request: %w", err)
+	}
+	var got int64
+	for got < p.passBytes {
+		n, err := io.ReadFull(rw, buf[:min(int64(len(buf)), p.passBytes-got)])
+		if n > 0 {
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				return got, 0, fmt.Errorf("bench: raw follower write: %w", werr)
+			}
+			got += int64(n)
+			prog.add(int64(n))
+		}
+		if err != nil {
+			return got, 0, fmt.Errorf("bench: raw receive: %w", err)
+		}
+	}
+	return got, time.Since(start), nil
+}
