@@ -286,8 +286,8 @@ func (f *fetcher) run(ctx context.Context) {
 		req, sent := f.buildRequest(time.Now(), &sess)
 		req.MaxBytes = allowed
 		if len(sent) == 0 {
-			// Nothing to fetch (all removed or backing off): wait for work.
-			if !f.sleep(ctx, f.cfg.Backoff) {
+			// Nothing to fetch (all removed or backing off): wait for work or the first retry.
+			if !f.sleep(ctx, f.untilRetry(time.Now())) {
 				return
 			}
 			continue
@@ -340,6 +340,17 @@ func (f *fetcher) run(ctx context.Context) {
 		}
 		f.apply(lg, sent, resp)
 	}
+}
+
+// untilRetry is how long until the first backed-off partition may be fetched again (at most Backoff).
+func (f *fetcher) untilRetry(now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.cfg.Backoff
+	for _, ps := range f.parts {
+		d = min(d, max(ps.retryAfter.Sub(now), time.Millisecond))
+	}
+	return d
 }
 
 // sleep waits for d or a kick; false when ctx ended.
@@ -529,6 +540,12 @@ func (f *fetcher) apply(lg *slog.Logger, sent []sentPart, resp *kmsg.FetchRespon
 				}
 			case wire.CodeOffsetOutOfRange:
 				err = a.Replica.OutOfRange(a.LeaderEpoch, p.LogStartOffset)
+			case wire.CodeUnknownLeaderEpoch, wire.CodeUnknownTopicID:
+				// The leader has not applied the metadata this follower acts on yet (a new leader
+				// epoch, a new topic): it will in milliseconds, so retry soon instead of after the
+				// full backoff, which would hold the new leader's high watermark (and every acks=all
+				// write) for that long after a failover.
+				err = &retrySoonError{code: p.ErrorCode}
 			default:
 				err = fmt.Errorf("leader answered %s", wire.CodeName(p.ErrorCode))
 			}
@@ -559,10 +576,26 @@ func (f *fetcher) partitionFailed(k Key, a Assignment, lg *slog.Logger, err erro
 	if errors.Is(err, ErrStale) {
 		return
 	}
-	lg.Warn("replica fetch failed; backing off", "err", err)
+	backoff := f.cfg.Backoff
+	var soon *retrySoonError
+	if errors.As(err, &soon) {
+		backoff = min(backoff, RetrySoonBackoff)
+		lg.Debug("replica fetch: leader behind on metadata; retrying soon", "err", err)
+	} else {
+		lg.Warn("replica fetch failed; backing off", "err", err)
+	}
 	f.mu.Lock()
 	if ps := f.parts[k]; ps != nil && ps.a.LeaderEpoch == a.LeaderEpoch {
-		ps.retryAfter = time.Now().Add(f.cfg.Backoff)
+		ps.retryAfter = time.Now().Add(backoff)
 	}
 	f.mu.Unlock()
 }
+
+// RetrySoonBackoff is the wait after UNKNOWN_LEADER_EPOCH or UNKNOWN_TOPIC_ID: the leader is a
+// moment behind on metadata, not failing.
+const RetrySoonBackoff = 50 * time.Millisecond
+
+// retrySoonError is a partition error that clears by itself once the leader applies metadata.
+type retrySoonError struct{ code int16 }
+
+func (e *retrySoonError) Error() string { return "leader answered " + wire.CodeName(e.code) }
