@@ -540,11 +540,13 @@ func (f *fetcher) apply(lg *slog.Logger, sent []sentPart, resp *kmsg.FetchRespon
 				}
 			case wire.CodeOffsetOutOfRange:
 				err = a.Replica.OutOfRange(a.LeaderEpoch, p.LogStartOffset)
-			case wire.CodeUnknownLeaderEpoch, wire.CodeUnknownTopicID:
-				// The leader has not applied the metadata this follower acts on yet (a new leader
-				// epoch, a new topic): it will in milliseconds, so retry soon instead of after the
-				// full backoff, which would hold the new leader's high watermark (and every acks=all
-				// write) for that long after a failover.
+			case wire.CodeUnknownLeaderEpoch:
+				// The leader has not applied the leader epoch this follower acts on yet: it will in
+				// milliseconds, so retry soon instead of after the full backoff, which would hold the
+				// new leader's high watermark (and every acks=all write) for that long after a
+				// failover. (UNKNOWN_TOPIC_ID, a topic the leader has not applied yet, keeps the full
+				// backoff: retrying thousands of new partitions every few milliseconds slows the very
+				// metadata apply they wait for.)
 				err = &retrySoonError{code: p.ErrorCode}
 			default:
 				err = fmt.Errorf("leader answered %s", wire.CodeName(p.ErrorCode))
@@ -591,9 +593,9 @@ func (f *fetcher) partitionFailed(k Key, a Assignment, lg *slog.Logger, err erro
 	f.mu.Unlock()
 }
 
-// RetrySoonBackoff is the wait after UNKNOWN_LEADER_EPOCH or UNKNOWN_TOPIC_ID: the leader is a
-// moment behind on metadata, not failing.
-const RetrySoonBackoff = 50 * time.Millisecond
+// RetrySoonBackoff is the wait after UNKNOWN_LEADER_EPOCH: the leader is a moment behind on
+// metadata, not failing.
+const RetrySoonBackoff = 100 * time.Millisecond
 
 // retrySoonError is a partition error that clears by itself once the leader applies metadata.
 type retrySoonError struct{ code int16 }

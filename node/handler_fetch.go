@@ -86,6 +86,7 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 		w        *fetch.Waiter
 		timer    *time.Timer
 	)
+readLoop:
 	for final := false; ; {
 		canWait := !final && m.MaxWaitMillis > 0 && m.MinBytes > 0
 		if canWait && w == nil {
@@ -114,6 +115,13 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 			w.Rearm()
 		case <-timer.C:
 			final = true
+			if total == 0 && !fired(w) {
+				// Nothing was notified since the last read: its answer (no records, the same high
+				// watermarks) still stands, so an idle long-poll ends without reading every
+				// partition again.
+				c.n.metrics.fetchWaiting.Dec()
+				break readLoop
+			}
 		case <-c.n.stopping:
 			final = true
 		case <-c.readerGone:
@@ -133,6 +141,16 @@ func (c *conn) handleFetch(req wire.Request, m *kmsg.FetchRequest) (bool, string
 		c.trimSessionResponse(resp, incremental)
 	}
 	return c.writeFetch(resp, views, total)
+}
+
+// fired reports (consuming it) whether a wake-up is pending on w.
+func fired(w *fetch.Waiter) bool {
+	select {
+	case <-w.C():
+		return true
+	default:
+		return false
+	}
 }
 
 // waiter returns the connection's reusable multi-signal waiter.

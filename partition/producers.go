@@ -94,8 +94,10 @@ func (p *Replica) snapshotLocked() error {
 func (p *Replica) saveSnapshot(st *producerstate.State, leo int64) error {
 	p.snapMu.Lock()
 	defer p.snapMu.Unlock()
-	if leo == p.lastSnapshot {
-		return nil // nothing appended since the last snapshot
+	if leo == p.lastSnapshot || (p.lastSnapshot < 0 && st.Len() == 0) {
+		// Nothing appended since the last snapshot, or nothing to save yet (without a snapshot the
+		// state is rebuilt from the log, which gives the same empty state).
+		return nil
 	}
 	if err := p.snaps.Save(st, leo); err != nil {
 		return err

@@ -71,10 +71,11 @@ func (l *Log) lowerHighWatermarkLocked(end int64) error {
 	return l.writeHighWatermarkLocked(l.hw.Load())
 }
 
-// writeHighWatermarkLocked writes hw unless the file already holds it.
-// Called with l.mu held.
+// writeHighWatermarkLocked writes hw unless the file already holds it, or
+// there is no file and hw is the log start (what a missing file reads as:
+// a new or idle partition costs no write). Called with l.mu held.
 func (l *Log) writeHighWatermarkLocked(hw int64) error {
-	if hw == l.hwWritten {
+	if hw == l.hwWritten || (l.hwWritten < 0 && hw == l.ls.Load()) {
 		return nil
 	}
 	if err := writeFileAtomic(l.fs, filepath.Join(l.dir, hwCheckpointFile), encodeOffsetCheckpoint(hw)); err != nil {
