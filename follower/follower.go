@@ -181,25 +181,6 @@ func (m *Manager) Close() {
 	m.wg.Wait()
 }
 
-// Status is one fetcher's state for status pages.
-type Status struct {
-	Leader     int32
-	Partitions int
-	Connected  bool
-	LastError  string
-}
-
-// Stats returns each fetcher's status, ordered by leader.
-func (m *Manager) Stats() []Status {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Status, 0, len(m.fetchers))
-	for id, f := range m.fetchers {
-		out = append(out, f.status(id))
-	}
-	return out
-}
-
 // FetchVersion is the Fetch version replica fetchers send: v15 carries the broker epoch in
 // ReplicaState (KIP-903) and, like v12+, the diverging epoch and last fetched epoch.
 const FetchVersion int16 = 15
@@ -211,11 +192,9 @@ type fetcher struct {
 	stop     context.CancelFunc
 	throttle *throttle // shared by the broker's fetchers; nil: none
 
-	mu        sync.Mutex
-	parts     map[Key]*partState
-	wake      chan struct{}
-	connected bool
-	lastErr   string
+	mu    sync.Mutex
+	parts map[Key]*partState
+	wake  chan struct{}
 }
 
 type partState struct {
@@ -249,12 +228,6 @@ func (f *fetcher) kick() {
 	}
 }
 
-func (f *fetcher) status(id int32) Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return Status{Leader: id, Partitions: len(f.parts), Connected: f.connected, LastError: f.lastErr}
-}
-
 // run fetches until ctx ends, over one connection, redialled after errors.
 func (f *fetcher) run(ctx context.Context) {
 	var (
@@ -270,7 +243,6 @@ func (f *fetcher) run(ctx context.Context) {
 			stopConn()
 			conn.Close()
 			conn = nil
-			f.setConnected(false)
 		}
 	}
 	defer closeConn()
@@ -296,14 +268,12 @@ func (f *fetcher) run(ctx context.Context) {
 			var err error
 			conn, err = f.cfg.Dial(ctx, f.leader)
 			if err != nil {
-				f.setErr(err)
 				lg.Debug("replica fetcher: dial", "err", err)
 				if !f.sleep(ctx, f.cfg.Backoff) {
 					return
 				}
 				continue
 			}
-			f.setConnected(true)
 			c := conn
 			stopConn = context.AfterFunc(ctx, func() { c.Close() })
 		}
@@ -314,7 +284,6 @@ func (f *fetcher) run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			f.setErr(err)
 			lg.Info("replica fetcher: connection failed", "err", err)
 			closeConn()
 			if !f.sleep(ctx, f.cfg.Backoff) {
@@ -324,7 +293,7 @@ func (f *fetcher) run(ctx context.Context) {
 		}
 		if resp.ErrorCode != 0 {
 			sess.reset() // FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH, or worse: start over
-			f.setErr(fmt.Errorf("fetch error %s", wire.CodeName(resp.ErrorCode)))
+			lg.Warn("replica fetcher: leader answered with an error; starting over", "code", wire.CodeName(resp.ErrorCode))
 			if !f.sleep(ctx, f.cfg.Backoff) {
 				return
 			}
@@ -364,21 +333,6 @@ func (f *fetcher) sleep(ctx context.Context, d time.Duration) bool {
 	case <-f.wake:
 	}
 	return true
-}
-
-func (f *fetcher) setErr(err error) {
-	f.mu.Lock()
-	f.lastErr = err.Error()
-	f.mu.Unlock()
-}
-
-func (f *fetcher) setConnected(v bool) {
-	f.mu.Lock()
-	f.connected = v
-	if v {
-		f.lastErr = ""
-	}
-	f.mu.Unlock()
 }
 
 // session is the fetcher's incremental fetch session (KIP-227) with its leader, owned by the run

@@ -78,7 +78,7 @@ func (c *conn) handleProduce(req wire.Request, m *kmsg.ProduceRequest) (resp *km
 					if err == nil {
 						pr.BaseOffset, pr.LogStartOffset = res.BaseOffset, res.LogStartOffset
 						if m.Acks == -1 {
-							id, ch := p.AddWait(res.End, t.minInsync(rp.Partition))
+							id, ch := p.AddWait(res.End, t.minInsync())
 							waits = append(waits, ackWait{topic: len(resp.Topics), part: len(tr.Partitions), p: p, id: id, ch: ch})
 						}
 					}
@@ -196,7 +196,7 @@ func (c *conn) produceOne(p *partition.Replica, t *topic, records []byte, versio
 		return partition.ProduceResult{}, fmt.Errorf("%w: producer %d sequence %d", ErrNegativeSequence, h.ProducerID, h.BaseSequence)
 	}
 	if acks == -1 {
-		if err := p.CheckMinISR(t.minInsync(p.Index())); err != nil {
+		if err := p.CheckMinISR(t.minInsync()); err != nil {
 			return partition.ProduceResult{}, err
 		}
 	}

@@ -44,7 +44,7 @@ func newReplicationMetrics(n *Node, reg *prometheus.Registry) replicationMetrics
 							continue
 						}
 						st := t.state[i]
-						if pred(p, len(st.ISR), len(st.Replicas), t.minInsync(int32(i))) {
+						if pred(p, len(st.ISR), len(st.Replicas), t.minInsync()) {
 							v++
 						}
 					}

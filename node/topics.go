@@ -43,8 +43,8 @@ func (t *topic) partition(i int32) *partition.Replica {
 	return t.parts[i]
 }
 
-// minInsync is min.insync.replicas for partition i.
-func (t *topic) minInsync(i int32) int { return t.cfg.effectiveMinInsync() }
+// minInsync is the topic's min.insync.replicas (the same for every partition).
+func (t *topic) minInsync() int { return t.cfg.effectiveMinInsync() }
 
 // numPartitions is the topic's partition count in the image.
 func (t *topic) numPartitions() int32 { return int32(len(t.state)) }

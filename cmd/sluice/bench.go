@@ -88,12 +88,8 @@ flags:
 	}
 	cfg.BatchBytes, cfg.FetchMaxBytes, cfg.RawChunk = int(batch), int32(min(fetchMax, 1<<30)), int(rawChunk)
 	cfg.BrokerArgs = brokerArgs
-	if cfg.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: own executable: %w", err)
-		}
-		cfg.Binary = exe
+	if err := defaultBinary(&cfg.Binary); err != nil {
+		return err
 	}
 	if !*quiet {
 		cfg.Progress = os.Stderr
@@ -185,12 +181,8 @@ flags:
 	}
 	cfg.BatchBytes, cfg.RawChunk, cfg.LatencyBatchBytes = int(batch), int(rawChunk), int(latBatch)
 	cfg.BrokerArgs = brokerArgs
-	if cfg.Binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return fmt.Errorf("bench: own executable: %w", err)
-		}
-		cfg.Binary = exe
+	if err := defaultBinary(&cfg.Binary); err != nil {
+		return err
 	}
 	if !*quiet {
 		cfg.Progress = os.Stderr
@@ -216,6 +208,19 @@ flags:
 		}
 	}
 	return err
+}
+
+// defaultBinary sets an empty broker binary path to this executable.
+func defaultBinary(bin *string) error {
+	if *bin != "" {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("bench: own executable: %w", err)
+	}
+	*bin = exe
+	return nil
 }
 
 // floatList is a comma-separated list of numbers (--latency-at 0.25,0.5).
